@@ -1,0 +1,332 @@
+import { readFileSync } from 'node:fs'
+import { Agent, request, type Dispatcher } from 'undici'
+import type { z } from 'zod'
+import { KeystoneRejectedError, KeystoneUnavailableError, errorMessage } from '../errors.js'
+import { USER_AGENT } from '../version.js'
+import { GroupBody, GroupsBody, ProjectsBody, TokenBody } from './wire.js'
+import type { AuthMethod, DomainSel, Group, IssuedToken, NamedRef, ScopeRequest, TokenInfo, UserRef } from './types.js'
+
+export interface KeystoneClientOptions {
+  /** Keystone identity URL; `/v3` is appended when missing (as gophercloud's discovery would). */
+  url: string
+  /** PEM bundle trusted for Keystone's TLS certificate, in addition to nothing else. */
+  caFile?: string
+  /** Client certificate and key for Keystone (mutual TLS), as the Go plugin's --cert/--key. */
+  certFile?: string
+  keyFile?: string
+  /** Whole-request timeout in ms (connect, headers and body). */
+  timeoutMs?: number
+  /** Extra User-Agent products, appended after `k8s-keystone-auth/<version>`. */
+  userAgent?: string[]
+  /** Keep-alive connections per origin. */
+  connections?: number
+  /** Injected for tests (undici MockAgent) or shared pools. */
+  dispatcher?: Dispatcher
+  /** Called after every HTTP exchange with Keystone, for metrics. */
+  onCall?: (call: KeystoneCall) => void
+}
+
+export interface KeystoneCall {
+  operation: 'validate' | 'groups' | 'group' | 'issue' | 'projects' | 'discovery' | 'other'
+  /** HTTP status, or 'error' when no answer came. */
+  status: number | 'error'
+  durationMs: number
+}
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024
+
+export function normalizeKeystoneUrl (raw: string): string {
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    throw new TypeError(`not a URL: ${JSON.stringify(raw)}`)
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError(`Keystone URL must be http or https: ${raw}`)
+  let path = u.pathname.replace(/\/+$/, '')
+  if (!/\/v3$/.test(path)) path += '/v3'
+  u.pathname = path
+  u.search = ''
+  u.hash = ''
+  return u.toString().replace(/\/+$/, '')
+}
+
+interface RawResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: unknown
+}
+
+export class KeystoneClient {
+  readonly baseUrl: string
+  readonly timeoutMs: number
+  readonly #dispatcher: Dispatcher
+  readonly #ownDispatcher: boolean
+  readonly #userAgent: string
+  readonly #onCall: ((call: KeystoneCall) => void) | undefined
+
+  constructor (opts: KeystoneClientOptions) {
+    this.baseUrl = normalizeKeystoneUrl(opts.url)
+    this.timeoutMs = opts.timeoutMs ?? 10_000
+    this.#userAgent = [USER_AGENT, ...(opts.userAgent ?? [])].join(' ')
+    this.#onCall = opts.onCall
+    if (opts.dispatcher !== undefined) {
+      this.#dispatcher = opts.dispatcher
+      this.#ownDispatcher = false
+    } else {
+      const connect: Record<string, unknown> = { timeout: Math.min(this.timeoutMs, 10_000) }
+      if (opts.caFile !== undefined) connect.ca = readFileSync(opts.caFile)
+      if (opts.certFile !== undefined) connect.cert = readFileSync(opts.certFile)
+      if (opts.keyFile !== undefined) connect.key = readFileSync(opts.keyFile)
+      this.#dispatcher = new Agent({
+        connections: opts.connections ?? 64,
+        keepAliveTimeout: 30_000,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        connect
+      })
+      this.#ownDispatcher = true
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.#ownDispatcher) await this.#dispatcher.close()
+  }
+
+  /**
+   * Validates `subjectToken` (GET /v3/auth/tokens?nocatalog). With no `authToken` the token
+   * validates itself, as the Go binary does. Returns null when Keystone says the token is not
+   * valid (401 in self-validation, 404 when another token asks); throws KeystoneUnavailableError
+   * when Keystone cannot say.
+   */
+  async validateToken (subjectToken: string, authToken: string = subjectToken): Promise<TokenInfo | null> {
+    const res = await this.#call('validate', 'GET', '/auth/tokens?nocatalog', {
+      'x-auth-token': authToken,
+      'x-subject-token': subjectToken,
+      // Application-credential tokens with access rules validate only for services that say
+      // they understand access rules (keystonemiddleware sends the same header).
+      'openstack-identity-access-rules': '1.0'
+    })
+    if (res.status === 200) return tokenInfoFrom(this.#parse(TokenBody, res, 'token validation'))
+    if (res.status === 401 || res.status === 404) return null
+    if (res.status === 403) {
+      // 403 means the auth token may not validate others' tokens: a service-mode misconfiguration
+      // rather than a bad user token, so it is an error the operator must see.
+      throw new KeystoneUnavailableError('Keystone answered 403 to token validation: the service credential lacks the right to validate tokens')
+    }
+    throw this.#unexpected('token validation', res)
+  }
+
+  /** All groups of a user (GET /v3/users/{id}/groups), following `links.next`. */
+  async listUserGroups (userId: string, authToken: string): Promise<Group[]> {
+    const groups: Group[] = []
+    let next: string | null = `/users/${encodeURIComponent(userId)}/groups`
+    for (let page = 0; next !== null && page < 100; page++) {
+      const res = await this.#call('groups', 'GET', next, { 'x-auth-token': authToken })
+      if (res.status === 401 || res.status === 403 || res.status === 404) {
+        throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to listing the groups of user ${userId}`)
+      }
+      if (res.status !== 200) throw this.#unexpected('group listing', res)
+      const body = this.#parse(GroupsBody, res, 'group listing')
+      for (const g of body.groups) groups.push(g.domain_id !== undefined ? { id: g.id, name: g.name, domainId: g.domain_id } : { id: g.id, name: g.name })
+      next = body.links?.next ?? null
+    }
+    return groups
+  }
+
+  /** One group by id (GET /v3/groups/{id}); used to name the group ids of federated tokens. */
+  async getGroup (groupId: string, authToken: string): Promise<Group | null> {
+    const res = await this.#call('group', 'GET', `/groups/${encodeURIComponent(groupId)}`, { 'x-auth-token': authToken })
+    if (res.status === 404) return null
+    if (res.status === 401 || res.status === 403) {
+      throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to reading group ${groupId}`)
+    }
+    if (res.status !== 200) throw this.#unexpected('group lookup', res)
+    const g = this.#parse(GroupBody, res, 'group lookup').group
+    return g.domain_id !== undefined ? { id: g.id, name: g.name, domainId: g.domain_id } : { id: g.id, name: g.name }
+  }
+
+  /** Projects the token's user may scope to (GET /v3/auth/projects). */
+  async listAuthProjects (authToken: string): Promise<Array<NamedRef & { domainId?: string }>> {
+    const res = await this.#call('projects', 'GET', '/auth/projects', { 'x-auth-token': authToken })
+    if (res.status === 401) throw new KeystoneRejectedError(401, 'Keystone rejected the token when listing projects')
+    if (res.status !== 200) throw this.#unexpected('project listing', res)
+    return this.#parse(ProjectsBody, res, 'project listing').projects.map(p =>
+      p.domain_id !== undefined ? { id: p.id, name: p.name, domainId: p.domain_id } : { id: p.id, name: p.name })
+  }
+
+  /**
+   * Logs in (POST /v3/auth/tokens). Throws KeystoneRejectedError for 400/401/403/404 (bad
+   * credentials or scope) and KeystoneUnavailableError when Keystone cannot answer.
+   */
+  async issueToken (auth: AuthMethod, scope?: ScopeRequest): Promise<IssuedToken> {
+    const res = await this.#call('issue', 'POST', '/auth/tokens?nocatalog', { 'content-type': 'application/json' },
+      JSON.stringify(authRequestBody(auth, scope)))
+    if (res.status === 201 || res.status === 200) {
+      const token = headerValue(res.headers['x-subject-token'])
+      if (token === undefined || token === '') throw new KeystoneUnavailableError('Keystone issued a token without an X-Subject-Token header')
+      const info = tokenInfoFrom(this.#parse(TokenBody, res, 'login'))
+      return { token, expiresAt: info.expiresAt, info }
+    }
+    if (res.status >= 400 && res.status < 500) {
+      const msg = keystoneErrorMessage(res.body)
+      throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
+    }
+    throw this.#unexpected('login', res)
+  }
+
+  /** Generic JSON call for the few other endpoints the plugin and sync need. */
+  async json (method: string, path: string, authToken: string, body?: unknown): Promise<{ status: number, body: unknown }> {
+    const headers: Record<string, string> = { 'x-auth-token': authToken }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await this.#call('other', method, path, headers, body === undefined ? undefined : JSON.stringify(body))
+    return { status: res.status, body: res.body }
+  }
+
+  async #call (operation: KeystoneCall['operation'], method: string, path: string,
+    headers: Record<string, string>, body?: string): Promise<RawResponse> {
+    const url = path.startsWith('http://') || path.startsWith('https://') ? path : this.baseUrl + path
+    const started = performance.now()
+    let status: number | 'error' = 'error'
+    try {
+      const res = await request(url, {
+        method: method as Dispatcher.HttpMethod,
+        headers: { accept: 'application/json', 'user-agent': this.#userAgent, ...headers },
+        body,
+        dispatcher: this.#dispatcher,
+        signal: AbortSignal.timeout(this.timeoutMs)
+      })
+      status = res.statusCode
+      const text = await readCapped(res.body)
+      let parsed: unknown
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text)
+      } catch {
+        parsed = text
+      }
+      return { status: res.statusCode, headers: res.headers, body: parsed }
+    } catch (err) {
+      if (err instanceof KeystoneUnavailableError) throw err
+      throw new KeystoneUnavailableError(`Keystone at ${this.baseUrl} is unreachable: ${describeNetError(err, this.timeoutMs)}`, { cause: err })
+    } finally {
+      this.#onCall?.({ operation, status, durationMs: performance.now() - started })
+    }
+  }
+
+  #parse<T extends z.ZodTypeAny>(schema: T, res: RawResponse, what: string): z.infer<T> {
+    const r = schema.safeParse(res.body)
+    if (!r.success) {
+      throw new KeystoneUnavailableError(`Keystone's answer to the ${what} is not in the expected format: ${r.error.issues[0]?.path.join('.') ?? ''} ${r.error.issues[0]?.message ?? ''}`.trim())
+    }
+    return r.data
+  }
+
+  #unexpected (what: string, res: RawResponse): KeystoneUnavailableError {
+    const msg = keystoneErrorMessage(res.body)
+    return new KeystoneUnavailableError(`Keystone answered HTTP ${res.status} to the ${what}${msg !== '' ? `: ${msg}` : ''}`)
+  }
+}
+
+async function readCapped (body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_BYTES) {
+      body.destroy()
+      throw new KeystoneUnavailableError(`Keystone's answer is larger than ${MAX_BODY_BYTES} bytes`)
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function describeNetError (err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string, code?: string, cause?: { code?: string, message?: string } }
+  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return `no answer within ${timeoutMs} ms`
+  }
+  const code = e.code ?? e.cause?.code
+  const tlsHint = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME/.test(code)
+    ? ' (TLS: is --keystone-ca-file / the CA bundle right?)'
+    : ''
+  return `${code !== undefined ? `${code}: ` : ''}${errorMessage(err)}${tlsHint}`
+}
+
+function headerValue (v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}
+
+function keystoneErrorMessage (body: unknown): string {
+  if (typeof body === 'object' && body !== null && 'error' in body) {
+    const e = (body as { error?: { message?: unknown } }).error
+    if (typeof e?.message === 'string') return e.message.slice(0, 300)
+  }
+  return ''
+}
+
+function ref (r: { id: string, name?: string | undefined } | undefined, fallbackId = ''): NamedRef {
+  return { id: r?.id ?? fallbackId, name: r?.name ?? '' }
+}
+
+export function tokenInfoFrom (body: TokenBody): TokenInfo {
+  const t = body.token
+  const expiresAt = new Date(t.expires_at)
+  if (Number.isNaN(expiresAt.getTime())) throw new KeystoneUnavailableError(`Keystone token has an invalid expires_at: ${t.expires_at}`)
+  let scope: TokenInfo['scope']
+  if (t.project !== undefined) scope = { kind: 'project', project: { id: t.project.id, name: t.project.name }, domain: ref(t.project.domain) }
+  else if (t.domain !== undefined) scope = { kind: 'domain', domain: ref(t.domain) }
+  else if (t.system !== undefined) scope = { kind: 'system' }
+  else scope = { kind: 'unscoped' }
+  const info: TokenInfo = {
+    user: { id: t.user.id, name: t.user.name },
+    userDomain: ref(t.user.domain),
+    scope,
+    roles: (t.roles ?? []).map(r => ref(r)),
+    methods: t.methods,
+    expiresAt
+  }
+  const fed = t.user['OS-FEDERATION']
+  if (fed !== undefined) {
+    info.federatedGroupIds = fed.groups.map(g => g.id)
+    if (fed.identity_provider !== undefined) info.identityProvider = fed.identity_provider.id
+  }
+  if (t.application_credential !== undefined) info.applicationCredentialId = t.application_credential.id
+  return info
+}
+
+function domainJson (d: DomainSel): Record<string, string> {
+  return 'id' in d ? { id: d.id } : { name: d.name }
+}
+
+function userJson (u: UserRef): Record<string, unknown> {
+  return 'id' in u ? { id: u.id } : { name: u.name, domain: domainJson(u.domain) }
+}
+
+export function authRequestBody (auth: AuthMethod, scope?: ScopeRequest): unknown {
+  let identity: Record<string, unknown>
+  switch (auth.method) {
+    case 'password':
+      identity = { methods: ['password'], password: { user: { ...userJson(auth.user), password: auth.password } } }
+      break
+    case 'application_credential':
+      identity = {
+        methods: ['application_credential'],
+        application_credential: 'id' in auth
+          ? { id: auth.id, secret: auth.secret }
+          : { name: auth.name, user: userJson(auth.user), secret: auth.secret }
+      }
+      break
+    case 'token':
+      identity = { methods: ['token'], token: { id: auth.token } }
+      break
+  }
+  const body: Record<string, unknown> = { identity }
+  if (scope === 'unscoped') body.scope = 'unscoped'
+  else if (scope !== undefined) {
+    if ('project' in scope) body.scope = { project: 'id' in scope.project ? { id: scope.project.id } : { name: scope.project.name, domain: domainJson(scope.project.domain) } }
+    else if ('domain' in scope) body.scope = { domain: domainJson(scope.domain) }
+    else body.scope = { system: { all: true } }
+  }
+  return { auth: body }
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod'
+
+// Keystone v3 wire formats, parsed at the edge and turned into the small records of types.ts.
+// Schemas are lenient about fields we don't use (Keystone adds fields across releases) and strict
+// about the ones we rely on.
+
+const Ref = z.object({ id: z.string(), name: z.string().optional() }).passthrough()
+const DomainRef = z.object({ id: z.string(), name: z.string().optional() }).passthrough()
+
+export const TokenBody = z.object({
+  token: z.object({
+    methods: z.array(z.string()).default([]),
+    expires_at: z.string(),
+    issued_at: z.string().optional(),
+    user: z.object({
+      id: z.string(),
+      name: z.string(),
+      domain: DomainRef.optional(),
+      'OS-FEDERATION': z.object({
+        groups: z.array(z.object({ id: z.string() }).passthrough()).default([]),
+        identity_provider: Ref.optional(),
+        protocol: Ref.optional()
+      }).passthrough().optional()
+    }).passthrough(),
+    project: z.object({ id: z.string(), name: z.string(), domain: DomainRef.optional() }).passthrough().optional(),
+    domain: z.object({ id: z.string(), name: z.string().optional() }).passthrough().optional(),
+    system: z.record(z.string(), z.unknown()).optional(),
+    roles: z.array(Ref).optional(),
+    application_credential: z.object({ id: z.string(), name: z.string().optional(), restricted: z.boolean().optional() }).passthrough().optional()
+  }).passthrough()
+}).passthrough()
+export type TokenBody = z.infer<typeof TokenBody>
+
+export const GroupsBody = z.object({
+  groups: z.array(z.object({ id: z.string(), name: z.string(), domain_id: z.string().optional() }).passthrough()),
+  links: z.object({ next: z.string().nullable().optional() }).passthrough().optional()
+}).passthrough()
+
+export const GroupBody = z.object({
+  group: z.object({ id: z.string(), name: z.string(), domain_id: z.string().optional() }).passthrough()
+}).passthrough()
+
+export const ProjectsBody = z.object({
+  projects: z.array(z.object({ id: z.string(), name: z.string(), domain_id: z.string().optional() }).passthrough()),
+  links: z.object({ next: z.string().nullable().optional() }).passthrough().optional()
+}).passthrough()

@@ -1,0 +1,147 @@
+import { LRUCache } from 'lru-cache'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../authn/types.js'
+import { ConfigError, errorMessage } from '../errors.js'
+import { compilePolicy, type CompiledPolicy } from './compile.js'
+import { loadPolicy } from './policy.js'
+import type { AccessRequest, Decision, PolicyIssue } from './types.js'
+
+// The authorization engine: holds the compiled policy in effect, swaps it atomically on a good
+// load, keeps it on a bad one, and caches decisions until the next change.
+
+export const NO_POLICY_REASON = 'no authorization policy is configured'
+
+export type ReloadResult = 'ok' | 'error'
+
+export interface PolicyEngineOptions {
+  /** Decision cache size in entries; 0 disables the cache. Default 10000. */
+  cacheMax?: number
+  /** Go behaviour for v2 keys: `ns/pods` also grants `pods/<any subresource>`. */
+  subresourceCompat?: boolean
+  /** Called after every load() (ok or error), e.g. to count reloads in a metric. */
+  onReload?: (result: ReloadResult, source: string) => void
+}
+
+export interface PolicyStatus {
+  /** A policy is in effect (possibly with zero entries). */
+  loaded: boolean
+  source?: string
+  entries: number
+  /** Why the last load failed, while that failure is the latest word; cleared by a good load. */
+  lastError?: string
+  lastErrorAt?: Date
+  /** Bumped on every change of the policy in effect. */
+  generation: number
+  /** Warnings of the policy in effect (fields Go ignores, keys that never match, ...). */
+  warnings: PolicyIssue[]
+}
+
+export interface CacheStats {
+  hits: number
+  misses: number
+  size: number
+}
+
+const DEFAULT_CACHE_MAX = 10_000
+// Bounds memory even when keys are large (many groups): about 64 MiB of key text at most.
+const CACHE_MAX_KEY_CHARS = 32 * 1024 * 1024
+
+function extraOf (extra: Record<string, string[]>, key: string): string[] {
+  return Object.hasOwn(extra, key) ? (extra[key] ?? []) : []
+}
+
+/**
+ * Everything a decision depends on, and nothing else: the user, the uid, groups, the three
+ * Keystone extras, and the request attributes the policy can look at (not `name` or `version`,
+ * which no rule reads, so that requests for different objects share one cache entry).
+ */
+export function decisionCacheKey (req: AccessRequest): string {
+  const who = [req.user, req.uid ?? '', req.groups, extraOf(req.extra, EXTRA_ROLES), extraOf(req.extra, EXTRA_PROJECT_ID), extraOf(req.extra, EXTRA_PROJECT_NAME)]
+  if (req.resource !== undefined) {
+    const r = req.resource
+    return JSON.stringify(['r', ...who, r.verb, r.namespace, r.group, r.resource, r.subresource])
+  }
+  const n = req.nonResource
+  return JSON.stringify(['n', ...who, n?.verb ?? '', n?.path ?? ''])
+}
+
+export class PolicyEngine {
+  private policy: CompiledPolicy | undefined
+  private readonly cache: LRUCache<string, Decision> | undefined
+  private readonly opts: PolicyEngineOptions
+  private hits = 0
+  private misses = 0
+  private state: PolicyStatus = { loaded: false, entries: 0, generation: 0, warnings: [] }
+
+  constructor (opts: PolicyEngineOptions = {}) {
+    this.opts = opts
+    const max = opts.cacheMax ?? DEFAULT_CACHE_MAX
+    if (!Number.isInteger(max) || max < 0) throw new ConfigError(`decision cache size must be a non-negative integer, got ${max}`)
+    if (max > 0) {
+      this.cache = new LRUCache<string, Decision>({
+        max,
+        maxSize: CACHE_MAX_KEY_CHARS,
+        sizeCalculation: (_v, k) => k.length + 64
+      })
+    }
+  }
+
+  /**
+   * Parses, checks and compiles `text`, then puts it in effect. On any error the policy in
+   * effect stays, the error is recorded in `status`, and a ConfigError naming entry and field
+   * is thrown.
+   */
+  load (text: string, source: string): { entries: number, warnings: PolicyIssue[] } {
+    let compiled: CompiledPolicy
+    let warnings: PolicyIssue[]
+    try {
+      const parsed = loadPolicy(text, source)
+      compiled = compilePolicy(parsed.entries, { subresourceCompat: this.opts.subresourceCompat === true })
+      warnings = parsed.issues.filter(i => i.severity === 'warning')
+    } catch (err) {
+      const configErr = err instanceof ConfigError ? err : new ConfigError(`cannot load authorization policy ${source}: ${errorMessage(err)}`, { cause: err })
+      this.state = { ...this.state, lastError: configErr.message, lastErrorAt: new Date() }
+      this.opts.onReload?.('error', source)
+      throw configErr
+    }
+    this.install(compiled, source, warnings)
+    this.opts.onReload?.('ok', source)
+    return { entries: compiled.entries, warnings }
+  }
+
+  /** No policy in effect: every request is denied (no opinion), as in Go without a policy. */
+  clear (source: string): void {
+    this.policy = undefined
+    this.cache?.clear()
+    this.state = { loaded: false, source, entries: 0, generation: this.state.generation + 1, warnings: [] }
+  }
+
+  authorize (req: AccessRequest): Decision {
+    const policy = this.policy
+    if (policy === undefined) return { allowed: false, reason: NO_POLICY_REASON }
+    if (this.cache === undefined) return policy.decide(req)
+    const key = decisionCacheKey(req)
+    const cached = this.cache.get(key)
+    if (cached !== undefined) {
+      this.hits++
+      return cached
+    }
+    this.misses++
+    const decision = policy.decide(req)
+    this.cache.set(key, decision)
+    return decision
+  }
+
+  get status (): Readonly<PolicyStatus> {
+    return this.state
+  }
+
+  get cacheStats (): CacheStats {
+    return { hits: this.hits, misses: this.misses, size: this.cache?.size ?? 0 }
+  }
+
+  private install (compiled: CompiledPolicy, source: string, warnings: PolicyIssue[]): void {
+    this.policy = compiled
+    this.cache?.clear()
+    this.state = { loaded: true, source, entries: compiled.entries, generation: this.state.generation + 1, warnings }
+  }
+}

@@ -1,0 +1,161 @@
+import { LRUCache } from 'lru-cache'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../authn/types.js'
+import type { SyncConfig } from '../config/sync-config.js'
+import { errorMessage } from '../errors.js'
+import type { Logger } from '../log.js'
+import { KubeApiError } from '../kube/api-error.js'
+import type { KubeClient } from '../kube/client.js'
+import { namespaceName } from './namespace-name.js'
+import { isSyncedBindingOf, roleBindingName } from './rolebinding-name.js'
+
+// Keystone -> Kubernetes sync after a successful TokenReview (Go's Syncer.syncData), awaited
+// before the review is answered so that the user's first request finds its namespace and
+// bindings:
+//   projects:          the namespace named by namespace-format exists (get, create on 404).
+//   role_assignments:  RoleBinding `<user id>_<role>` -> ClusterRole `<role>` for User
+//                      `<username>` exists for each role in the token; the user's other
+//                      `<user id>_*` bindings in that namespace are deleted.
+// Differences from Go: what was synced (user, username, project, namespace, role set, data types)
+// is remembered for rememberTtlMs, so repeated reviews do not call the Kubernetes API (Go lists
+// RoleBindings on every review); concurrent identical syncs share one run; syncs of the same user
+// and namespace run one after another, not under one global lock. A failure never throws: it is
+// logged and reported through onResult('error'), and not remembered, so the next review retries.
+
+export type SyncOutcome = 'ok' | 'error' | 'skipped' | 'remembered'
+
+export interface SyncerOptions {
+  client: KubeClient
+  getConfig: () => SyncConfig
+  logger: Logger
+  /** How long a completed sync is remembered (default 5 min). 0 disables remembering. */
+  rememberTtlMs?: number
+  /** How many completed syncs are remembered (default 10000). */
+  rememberMax?: number
+  onResult?: (outcome: SyncOutcome) => void
+}
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
+export const MANAGED_BY = 'k8s-keystone-auth'
+
+interface Plan {
+  userId: string
+  username: string
+  projectId: string
+  namespace: string
+  roles: string[]
+  syncProjects: boolean
+  syncRoles: boolean
+}
+
+export class Syncer {
+  readonly #client: KubeClient
+  readonly #getConfig: () => SyncConfig
+  readonly #log: Logger
+  readonly #onResult: ((o: SyncOutcome) => void) | undefined
+  readonly #remembered: LRUCache<string, true> | undefined
+  readonly #inflight = new Map<string, Promise<void>>()
+  /** Last run per user+namespace; a new run for the same pair waits for it. */
+  readonly #tails = new Map<string, Promise<unknown>>()
+
+  constructor (opts: SyncerOptions) {
+    this.#client = opts.client
+    this.#getConfig = opts.getConfig
+    this.#log = opts.logger
+    this.#onResult = opts.onResult
+    const ttl = opts.rememberTtlMs ?? 5 * 60_000
+    if (ttl > 0) this.#remembered = new LRUCache<string, true>({ max: opts.rememberMax ?? 10_000, ttl, ttlAutopurge: false })
+  }
+
+  /** Forget every remembered sync (e.g. after a config change an operator wants applied now). */
+  forget (): void { this.#remembered?.clear() }
+
+  /** Never throws. */
+  async sync (user: UserInfo): Promise<void> {
+    let outcome: SyncOutcome
+    try {
+      outcome = await this.#sync(user)
+    } catch (err) {
+      outcome = 'error'
+      const fields: Record<string, unknown> = { user: user.username, userId: user.uid, err: errorMessage(err) }
+      if (err instanceof KubeApiError) { fields.status = err.status; fields.reason = err.reason }
+      this.#log.warn(fields, 'Keystone to Kubernetes sync failed; authentication is not affected')
+    }
+    try { this.#onResult?.(outcome) } catch { /* a metrics hook must not break authentication */ }
+  }
+
+  async #sync (user: UserInfo): Promise<SyncOutcome> {
+    const cfg = this.#getConfig()
+    const plan = this.#plan(user, cfg)
+    if (plan === null) return 'skipped'
+    const key = JSON.stringify([plan.userId, plan.username, plan.projectId, plan.namespace, plan.roles, plan.syncProjects, plan.syncRoles])
+    if (this.#remembered?.get(key) === true) return 'remembered'
+
+    let run = this.#inflight.get(key)
+    if (run === undefined) {
+      const pair = `${plan.userId}\u0000${plan.namespace}`
+      const before = this.#tails.get(pair) ?? Promise.resolve()
+      run = before.catch(() => {}).then(async () => await this.#apply(plan))
+      const tail = run.catch(() => {})
+      this.#tails.set(pair, tail)
+      void tail.then(() => { if (this.#tails.get(pair) === tail) this.#tails.delete(pair) })
+      this.#inflight.set(key, run)
+      void run.catch(() => {}).finally(() => this.#inflight.delete(key))
+      await run
+      this.#remembered?.set(key, true)
+      return 'ok'
+    }
+    await run
+    return 'ok'
+  }
+
+  #plan (user: UserInfo, cfg: SyncConfig): Plan | null {
+    const syncProjects = cfg.dataTypesToSync.includes('projects')
+    const syncRoles = cfg.dataTypesToSync.includes('role_assignments')
+    if (!syncProjects && !syncRoles) return null
+    const projectId = user.extra[EXTRA_PROJECT_ID]?.[0]
+    // Not project-scoped (unscoped, domain or system token): nothing to sync, as Go.
+    if (projectId === undefined || projectId === '') return null
+    const projectName = user.extra[EXTRA_PROJECT_NAME]?.[0] ?? ''
+    if (cfg.projectsBlacklist.includes(projectId) || cfg.projectsNameBlacklist.includes(projectName)) {
+      this.#log.debug({ projectId, projectName }, 'project is blacklisted; not syncing')
+      return null
+    }
+    if (user.uid === '') return null
+    const domainId = user.extra[EXTRA_USER_DOMAIN_ID]?.[0] ?? ''
+    const namespace = namespaceName(cfg.namespaceFormat, projectId, projectName, domainId)
+    if (namespace === '') return null
+    const roles = [...new Set(user.extra[EXTRA_ROLES] ?? [])].filter(r => r !== '').sort()
+    return { userId: user.uid, username: user.username, projectId, namespace, roles, syncProjects, syncRoles }
+  }
+
+  async #apply (p: Plan): Promise<void> {
+    const log = this.#log.child({ namespace: p.namespace, userId: p.userId })
+    if (p.syncProjects) {
+      const ns = await this.#client.getNamespace(p.namespace)
+      if (ns === null) {
+        const r = await this.#client.createNamespace(p.namespace, { [MANAGED_BY_LABEL]: MANAGED_BY })
+        log.info({ projectId: p.projectId, result: r }, 'namespace for Keystone project created')
+      }
+    }
+    if (!p.syncRoles) return
+    const existing = await this.#client.listRoleBindings(p.namespace)
+    const wanted = new Map(p.roles.map(role => [roleBindingName(p.userId, role), role]))
+    const names = new Set(existing.map(b => b.name))
+    for (const b of existing) {
+      if (!isSyncedBindingOf(p.userId, b.name) || wanted.has(b.name)) continue
+      // The user no longer holds this role in this project (or it was renamed): revoke.
+      await this.#client.deleteRoleBinding(p.namespace, b.name)
+      log.info({ roleBinding: b.name }, 'role binding for a revoked Keystone role deleted')
+    }
+    for (const [name, role] of wanted) {
+      if (names.has(name)) continue
+      const r = await this.#client.createRoleBinding(p.namespace, {
+        name,
+        roleRef: { kind: 'ClusterRole', name: role },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: p.username }],
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY }
+      })
+      log.info({ roleBinding: name, clusterRole: role, result: r }, 'role binding for a Keystone role created')
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// client-keystone-auth: the kubectl credential plugin. kubectl runs it for every command, so this
+// file imports only small modules up front; YAML (clouds.yaml, kubeconfig) and the HTTP client are
+// loaded on the paths that need them, and a cache hit loads neither.
+import { formatHelp, getBool, getNumber, getString, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js'
+import { KsaError, UsageError, errorMessage } from '../errors.js'
+import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
+
+const NAME = 'client-keystone-auth'
+
+const USAGE: Record<string, string> = {
+  token: `Usage: ${NAME} [flags]
+
+Prints a client.authentication.k8s.io ExecCredential with a Keystone token, for kubectl.
+Commands:
+  ${NAME} [flags]               get a token (the default; what kubectl runs)
+  ${NAME} logout [--all]        forget the cached token (of these settings, or all)
+  ${NAME} kubeconfig [flags]    write a kubeconfig user and context that run this plugin
+  ${NAME} version               print the version`,
+  logout: `Usage: ${NAME} logout [--all] [credential flags]\n\nRemoves the cached token of these settings, or every cached token with --all.`,
+  kubeconfig: `Usage: ${NAME} kubeconfig --server URL [--certificate-authority FILE] [credential flags]
+
+Writes (or merges) a kubeconfig cluster, user and context whose exec stanza runs this plugin.
+With --create-application-credential it logs in and creates a Keystone application credential
+for kubectl, and the kubeconfig carries it; secrets are printed only with --dry-run --show-secrets.`
+}
+
+function specsFor (cmd: string): FlagSpec[] {
+  if (cmd === 'logout') return [...CREDENTIAL_FLAGS, ...LOGOUT_FLAGS, ...COMMON_FLAGS]
+  if (cmd === 'kubeconfig') return [...CREDENTIAL_FLAGS, ...KUBECONFIG_FLAGS, ...COMMON_FLAGS]
+  return [...CREDENTIAL_FLAGS, ...COMMON_FLAGS]
+}
+
+async function loadSettings (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<import('../plugin/settings.js').Settings> {
+  const { resolveSettings } = await import('../plugin/settings.js')
+  const cloudName = getString(p, 'os-cloud')
+  if (cloudName === undefined) return resolveSettings(p)
+  const { loadCloud } = await import('../plugin/clouds.js')
+  return resolveSettings(p, await loadCloud(cloudName, env))
+}
+
+async function openCache (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<import('../plugin/cache.js').TokenCache | undefined> {
+  const mode = getBool(p, 'no-cache') === true ? 'none' : (getString(p, 'token-cache') ?? 'disk')
+  if (mode === 'none') return undefined
+  if (mode === 'keyring') throw new UsageError('--token-cache=keyring is not available: no OS keyring library is installed with this plugin; use --token-cache=disk or none')
+  if (mode !== 'disk') throw new UsageError(`invalid value ${JSON.stringify(mode)} for --token-cache: use disk, keyring or none`)
+  const { TokenCache, defaultCacheDir } = await import('../plugin/cache.js')
+  return new TokenCache(defaultCacheDir(env))
+}
+
+async function runToken (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<number> {
+  const { readExecInfo, execCredential } = await import('../plugin/exec-credential.js')
+  const info = readExecInfo(env)
+  const settings = await loadSettings(p, env)
+  const cache = await openCache(p, env)
+  const interactive = info.interactive ?? process.stdin.isTTY === true
+  const { getToken } = await import('../plugin/get-token.js')
+  let prompter: import('../plugin/prompt.js').Prompter | undefined
+  const { Prompter } = interactive ? await import('../plugin/prompt.js') : { Prompter: undefined }
+  try {
+    const res = await getToken({
+      settings,
+      cache,
+      marginMs: getNumber(p, 'cache-margin') ?? 5 * 60_000,
+      revalidateAfterMs: getNumber(p, 'revalidate-after') ?? 5 * 60_000,
+      timeoutMs: getNumber(p, 'timeout') ?? 30_000,
+      interactive,
+      prompter: Prompter === undefined ? undefined : () => (prompter ??= new Prompter()),
+      ppid: process.ppid
+    })
+    process.stdout.write(execCredential(info.apiVersion, res.token, res.expiresAt))
+    return 0
+  } finally {
+    prompter?.close()
+  }
+}
+
+async function runLogout (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<number> {
+  const cache = await openCache(p, env)
+  if (cache === undefined) return 0
+  if (getBool(p, 'all') === true) {
+    const n = cache.removeAll()
+    process.stderr.write(`${NAME}: removed ${n} cached token${n === 1 ? '' : 's'} from ${cache.dir}\n`)
+    return 0
+  }
+  const settings = await loadSettings(p, env)
+  const { cacheKey, missingSettings } = await import('../plugin/settings.js')
+  const missing = missingSettings(settings).filter(m => m.field !== 'password' && m.field !== 'appCredSecret')
+  if (missing.length > 0) {
+    throw new UsageError(`logout needs the same settings as the login to find its token (missing ${missing.map(m => m.hint).join(', ')}), or --all`)
+  }
+  const removed = cache.remove(cacheKey(settings))
+  process.stderr.write(`${NAME}: ${removed ? 'removed the cached token' : 'no cached token'} for these settings\n`)
+  return 0
+}
+
+async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const first = argv[0]
+  const cmd = first === 'logout' || first === 'kubeconfig' || first === 'version' ? first : 'token'
+  const rest = cmd === 'token' ? argv : argv.slice(1)
+  const specs = specsFor(cmd)
+  const p = parseFlags(specs, rest, env)
+  if (getBool(p, 'help') === true) {
+    process.stdout.write(formatHelp(USAGE[cmd] ?? USAGE.token as string, specs))
+    return 0
+  }
+  if (cmd === 'version' || getBool(p, 'version') === true) {
+    const { VERSION } = await import('../version.js')
+    process.stdout.write(`${VERSION}\n`)
+    return 0
+  }
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(p.positionals[0])} (see --help)`)
+  if (cmd === 'logout') return await runLogout(p, env)
+  if (cmd === 'kubeconfig') {
+    const { runKubeconfig } = await import('../plugin/kubeconfig.js')
+    return await runKubeconfig(p, env, await loadSettings(p, env))
+  }
+  return await runToken(p, env)
+}
+
+function oneLine (msg: string): string {
+  return msg.replace(/\s*\n\s*/g, ' ').trim()
+}
+
+main(process.argv.slice(2), process.env).then(code => {
+  process.exitCode = code
+}, (err: unknown) => {
+  const msg = err instanceof KsaError || err instanceof Error ? err.message : errorMessage(err)
+  process.stderr.write(`${NAME}: ${oneLine(msg)}\n`)
+  process.exitCode = err instanceof UsageError ? 2 : 1
+})

@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto'
+import { resolve } from 'node:path'
+import type { ParsedFlags } from '../cli/flags.js'
+import type { AuthMethod, DomainSel, ScopeRequest, UserRef } from '../keystone/types.js'
+import type { CloudEntry } from './clouds.js'
+
+// Turns flags, env and a clouds.yaml entry into one login: which method, which user or credential,
+// which project, and what is still missing. Precedence per setting: flag, then env, then clouds.yaml.
+// A more specific setting wins over --domain-name/OS_DOMAIN_NAME at the same level, as in the Go
+// plugin, where the one domain name serves for both the user and the project.
+
+export interface Value { value: string, source: string }
+
+export interface Settings {
+  authUrl?: Value
+  userName?: Value
+  userId?: Value
+  userDomain?: { sel: DomainSel, source: string }
+  projectName?: Value
+  projectId?: Value
+  projectDomain?: { sel: DomainSel, source: string }
+  password?: Value
+  token?: Value
+  appCredId?: Value
+  appCredName?: Value
+  appCredSecret?: Value
+  cacert?: Value
+  cert?: Value
+  key?: Value
+}
+
+export type Field = 'authUrl' | 'userName' | 'userDomain' | 'projectName' | 'password' | 'appCredSecret'
+
+export interface Missing {
+  field: Field
+  /** How to give it: `--password or OS_PASSWORD`. */
+  hint: string
+}
+
+const HINTS: Record<Field, string> = {
+  authUrl: 'Keystone URL (--keystone-url or OS_AUTH_URL)',
+  userName: 'user name (--user-name or OS_USERNAME)',
+  userDomain: 'user domain (--domain-name, OS_DOMAIN_NAME or OS_USER_DOMAIN_NAME)',
+  projectName: 'project (--project-name, OS_PROJECT_NAME or OS_PROJECT_ID)',
+  password: 'password (--password or OS_PASSWORD)',
+  appCredSecret: 'application credential secret (--application-credential-secret or OS_APPLICATION_CREDENTIAL_SECRET)'
+}
+
+export function hintFor (field: Field): string {
+  return HINTS[field]
+}
+
+type Level = 'flag' | 'env' | 'cloud'
+const LEVELS: Level[] = ['flag', 'env', 'cloud']
+
+function fromFlags (p: ParsedFlags, name: string, level: Level): Value | undefined {
+  const v = p.values.get(name)
+  const source = p.sources.get(name)
+  if (typeof v !== 'string' || v === '' || source === undefined) return undefined
+  const isFlag = source.startsWith('--')
+  if ((level === 'flag') !== isFlag || level === 'cloud') return undefined
+  return { value: v, source }
+}
+
+function fromCloud (c: CloudEntry | undefined, key: keyof CloudEntry): Value | undefined {
+  const v = c?.[key]
+  if (v === undefined || v === '' || key === 'source') return undefined
+  return { value: v, source: `clouds.yaml ${key} (${c?.source ?? ''})` }
+}
+
+export function resolveSettings (p: ParsedFlags, cloud?: CloudEntry): Settings {
+  const one = (flag: string, cloudKey: keyof CloudEntry): Value | undefined => {
+    for (const level of LEVELS) {
+      const v = level === 'cloud' ? fromCloud(cloud, cloudKey) : fromFlags(p, flag, level)
+      if (v !== undefined) return v
+    }
+    return undefined
+  }
+  const domain = (idFlag: string, nameFlag: string, idKey: keyof CloudEntry, nameKey: keyof CloudEntry): Settings['userDomain'] => {
+    for (const level of LEVELS) {
+      const get = (flag: string, key: keyof CloudEntry): Value | undefined =>
+        level === 'cloud' ? fromCloud(cloud, key) : fromFlags(p, flag, level)
+      const id = get(idFlag, idKey)
+      if (id !== undefined) return { sel: { id: id.value }, source: id.source }
+      const name = get(nameFlag, nameKey)
+      if (name !== undefined) return { sel: { name: name.value }, source: name.source }
+      const gen = get('domain-name', 'domain_name')
+      if (gen !== undefined) return { sel: { name: gen.value }, source: gen.source }
+      // clouds.yaml's domain_id (there is no --domain-id flag in the Go plugin).
+      if (level === 'cloud') {
+        const genId = fromCloud(cloud, 'domain_id')
+        if (genId !== undefined) return { sel: { id: genId.value }, source: genId.source }
+      }
+    }
+    return undefined
+  }
+  const s: Settings = {}
+  const set = <K extends keyof Settings>(k: K, v: Settings[K] | undefined): void => { if (v !== undefined) s[k] = v }
+  set('authUrl', one('keystone-url', 'auth_url'))
+  set('userName', one('user-name', 'username'))
+  set('userId', one('user-id', 'user_id'))
+  set('userDomain', domain('user-domain-id', 'user-domain-name', 'user_domain_id', 'user_domain_name'))
+  set('projectName', one('project-name', 'project_name'))
+  set('projectId', one('project-id', 'project_id'))
+  set('projectDomain', domain('project-domain-id', 'project-domain-name', 'project_domain_id', 'project_domain_name'))
+  set('password', one('password', 'password'))
+  set('token', one('token', 'token'))
+  set('appCredId', one('application-credential-id', 'application_credential_id'))
+  set('appCredName', one('application-credential-name', 'application_credential_name'))
+  set('appCredSecret', one('application-credential-secret', 'application_credential_secret'))
+  set('cacert', one('cacert', 'cacert'))
+  set('cert', one('cert', 'cert'))
+  set('key', one('key', 'key'))
+  // A project given by id at a higher level than a name wins; by the same level the id wins too.
+  return s
+}
+
+export type Method = 'password' | 'application_credential' | 'token'
+
+export function methodOf (s: Settings): Method {
+  if (s.appCredId !== undefined || s.appCredName !== undefined) return 'application_credential'
+  if (s.password !== undefined) return 'password'
+  if (s.token !== undefined) return 'token'
+  return 'password'
+}
+
+/** Settings missing for a login, in prompt order; the secrets last. */
+export function missingSettings (s: Settings): Missing[] {
+  const out: Field[] = []
+  const method = methodOf(s)
+  if (s.authUrl === undefined) out.push('authUrl')
+  const needUser = method === 'password' || (method === 'application_credential' && s.appCredId === undefined)
+  if (needUser && s.userId === undefined) {
+    if (s.userName === undefined) out.push('userName')
+    if (s.userDomain === undefined) out.push('userDomain')
+  }
+  if (method !== 'application_credential') {
+    if (s.projectId === undefined) {
+      if (s.projectName === undefined) out.push('projectName')
+      else if (projectDomainOf(s) === undefined && !out.includes('userDomain')) out.push('userDomain')
+    }
+  }
+  if (method === 'password' && s.password === undefined) out.push('password')
+  if (method === 'application_credential' && s.appCredSecret === undefined) out.push('appCredSecret')
+  return out.map(field => ({ field, hint: HINTS[field] }))
+}
+
+function projectDomainOf (s: Settings): DomainSel | undefined {
+  return s.projectDomain?.sel ?? s.userDomain?.sel
+}
+
+function domainLabel (d: DomainSel | undefined): string {
+  if (d === undefined) return '?'
+  return 'id' in d ? `id ${d.id}` : d.name
+}
+
+function userRef (s: Settings): UserRef {
+  if (s.userId !== undefined) return { id: s.userId.value }
+  return { name: s.userName?.value ?? '', domain: s.userDomain?.sel ?? { name: 'Default' } }
+}
+
+export function normalizeAuthUrl (raw: string): string {
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    throw new TypeError(`Keystone URL is not a URL: ${JSON.stringify(raw)}`)
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError(`Keystone URL must be http or https: ${raw}`)
+  let path = u.pathname.replace(/\/+$/, '')
+  if (!/\/v3$/.test(path)) path += '/v3'
+  u.pathname = path
+  u.search = ''
+  u.hash = ''
+  return u.toString().replace(/\/+$/, '')
+}
+
+/** Who logs in, for messages: "user demo in domain Default", "application credential 3f2…". */
+export function describeIdentity (s: Settings): string {
+  const method = methodOf(s)
+  const user = s.userId !== undefined ? `user id ${s.userId.value}` : `user ${s.userName?.value ?? '?'} in domain ${domainLabel(s.userDomain?.sel)}`
+  if (method === 'application_credential') {
+    return s.appCredId !== undefined ? `application credential ${s.appCredId.value}` : `application credential ${s.appCredName?.value ?? ''} of ${user}`
+  }
+  if (method === 'token') return `the token from ${s.token?.source ?? 'OS_TOKEN'}`
+  return user
+}
+
+export function describeProject (s: Settings): string {
+  if (s.projectId !== undefined) return `project id ${s.projectId.value}`
+  if (s.projectName !== undefined) return `project ${s.projectName.value} in domain ${domainLabel(projectDomainOf(s))}`
+  return 'the credential\'s project'
+}
+
+/**
+ * The cache key: SHA-256 over the auth URL, method, user or credential, domains, project and TLS
+ * settings. Secrets are not part of it (a cached token is served without asking for the password
+ * again); an OS_TOKEN is, hashed, since it is the identity of that login.
+ */
+export function cacheKey (s: Settings): string {
+  const method = methodOf(s)
+  const parts: unknown[] = [1, s.authUrl !== undefined ? normalizeAuthUrl(s.authUrl.value) : '', method]
+  if (method === 'application_credential') {
+    parts.push(s.appCredId !== undefined ? { id: s.appCredId.value } : { name: s.appCredName?.value, user: userRef(s) })
+  } else {
+    if (method === 'password') parts.push(userRef(s))
+    else parts.push({ token: createHash('sha256').update(s.token?.value ?? '').digest('hex') })
+    parts.push(s.projectId !== undefined ? { id: s.projectId.value } : { name: s.projectName?.value, domain: projectDomainOf(s) })
+  }
+  const abs = (v: Value | undefined): string => v === undefined ? '' : resolve(v.value)
+  parts.push({ cacert: abs(s.cacert), cert: abs(s.cert), key: abs(s.key) })
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
+}
+
+/** The Keystone login these settings describe; call only when missingSettings() is empty. */
+export function loginRequest (s: Settings): { auth: AuthMethod, scope?: ScopeRequest } {
+  const method = methodOf(s)
+  if (method === 'application_credential') {
+    const secret = s.appCredSecret?.value ?? ''
+    if (s.appCredId !== undefined) return { auth: { method, id: s.appCredId.value, secret } }
+    return { auth: { method, name: s.appCredName?.value ?? '', user: userRef(s), secret } }
+  }
+  let scope: ScopeRequest
+  if (s.projectId !== undefined) scope = { project: { id: s.projectId.value } }
+  else scope = { project: { name: s.projectName?.value ?? '', domain: projectDomainOf(s) ?? { name: 'Default' } } }
+  if (method === 'token') return { auth: { method, token: s.token?.value ?? '' }, scope }
+  return { auth: { method, user: userRef(s), password: s.password?.value ?? '' }, scope }
+}

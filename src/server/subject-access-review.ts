@@ -1,0 +1,121 @@
+import { z } from 'zod'
+import type { AccessRequest, Decision } from '../authz/types.js'
+
+// SubjectAccessReview as kube-apiserver sends it to an authorization webhook. v1 carries the
+// user's groups in `spec.groups`, v1beta1 in `spec.group`; everything else is the same. We accept
+// both (the Go binary answers 400 to v1) and answer in the version asked. Every optional field may
+// be missing or null; sizes are bounded so a hostile body cannot make us allocate without limit.
+
+export const SAR_VERSIONS = ['authorization.k8s.io/v1', 'authorization.k8s.io/v1beta1'] as const
+export type SubjectAccessReviewVersion = typeof SAR_VERSIONS[number]
+
+export const SAR_LIMITS = {
+  /** Characters in any one string (user, group, path, extra value, ...). */
+  maxString: 64 * 1024,
+  maxGroups: 1000,
+  maxExtraKeys: 100,
+  maxExtraValues: 1000
+} as const
+
+const str = z.string({ error: 'must be a string' }).max(SAR_LIMITS.maxString, `is longer than ${SAR_LIMITS.maxString} characters`)
+/** Go's omitempty: absent, null and "" all mean "not set". */
+const optStr = str.nullish().transform(v => v ?? '')
+const groupList = z.array(str, { error: 'must be an array of strings' })
+  .max(SAR_LIMITS.maxGroups, `has more than ${SAR_LIMITS.maxGroups} entries`)
+  .nullish()
+
+const ResourceAttributes = z.object({
+  namespace: optStr,
+  verb: optStr,
+  group: optStr,
+  version: optStr,
+  resource: optStr,
+  subresource: optStr,
+  name: optStr
+  // fieldSelector / labelSelector (1.31+) are accepted and ignored: no policy rule reads them.
+}, { error: 'must be an object' })
+
+const NonResourceAttributes = z.object({
+  path: optStr,
+  verb: optStr
+}, { error: 'must be an object' })
+
+const SubjectAccessReviewRequest = z.object({
+  apiVersion: z.enum(SAR_VERSIONS, { error: `apiVersion must be one of ${SAR_VERSIONS.join(', ')}` }),
+  kind: z.literal('SubjectAccessReview', { error: 'kind must be SubjectAccessReview' }),
+  spec: z.object({
+    resourceAttributes: ResourceAttributes.nullish(),
+    nonResourceAttributes: NonResourceAttributes.nullish(),
+    user: optStr,
+    uid: optStr,
+    groups: groupList,
+    group: groupList,
+    // Validated by hand below: a record schema would copy keys such as "__proto__" onto a plain object.
+    extra: z.unknown()
+  }, { error: 'must be an object' })
+})
+
+export { SubjectAccessReviewRequest as subjectAccessReviewSchema }
+
+export type ParsedSubjectAccessReview =
+  | { ok: true, apiVersion: SubjectAccessReviewVersion, request: AccessRequest }
+  | { ok: false, reason: string }
+
+function parseExtra (raw: unknown): { ok: true, extra: Record<string, string[]> } | { ok: false, reason: string } {
+  // A null-prototype object: keys like "__proto__" or "constructor" are plain data here.
+  const extra = Object.create(null) as Record<string, string[]>
+  if (raw === undefined || raw === null) return { ok: true, extra }
+  if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, reason: 'spec.extra: must be an object of string arrays' }
+  const keys = Object.keys(raw)
+  if (keys.length > SAR_LIMITS.maxExtraKeys) return { ok: false, reason: `spec.extra: has more than ${SAR_LIMITS.maxExtraKeys} keys` }
+  for (const key of keys) {
+    if (key.length > SAR_LIMITS.maxString) return { ok: false, reason: `spec.extra: a key is longer than ${SAR_LIMITS.maxString} characters` }
+    const values = (raw as Record<string, unknown>)[key]
+    if (values === null || values === undefined) {
+      extra[key] = []
+      continue
+    }
+    if (!Array.isArray(values) || !values.every(v => typeof v === 'string')) {
+      return { ok: false, reason: `spec.extra[${JSON.stringify(key.slice(0, 200))}]: must be an array of strings` }
+    }
+    if (values.length > SAR_LIMITS.maxExtraValues) return { ok: false, reason: `spec.extra[${JSON.stringify(key.slice(0, 200))}]: has more than ${SAR_LIMITS.maxExtraValues} values` }
+    if (values.some(v => v.length > SAR_LIMITS.maxString)) return { ok: false, reason: `spec.extra[${JSON.stringify(key.slice(0, 200))}]: a value is longer than ${SAR_LIMITS.maxString} characters` }
+    extra[key] = [...values as string[]]
+  }
+  return { ok: true, extra }
+}
+
+/** Body to AccessRequest, or a reason fit for a 400 answer (it never quotes request values). */
+export function parseSubjectAccessReview (body: unknown): ParsedSubjectAccessReview {
+  const r = SubjectAccessReviewRequest.safeParse(body)
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const path = issue !== undefined && issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''
+    return { ok: false, reason: `invalid SubjectAccessReview: ${path}${issue?.message ?? 'malformed'}` }
+  }
+  const { apiVersion, spec } = r.data
+  const extra = parseExtra(spec.extra)
+  if (!extra.ok) return { ok: false, reason: `invalid SubjectAccessReview: ${extra.reason}` }
+  // The version's own field first; the other one is tolerated, as some clients mix them up.
+  const groups = (apiVersion === 'authorization.k8s.io/v1' ? (spec.groups ?? spec.group) : (spec.group ?? spec.groups)) ?? []
+  const request: AccessRequest = { user: spec.user, groups: [...groups], extra: extra.extra }
+  if (spec.uid !== '') request.uid = spec.uid
+  // As in Go, resourceAttributes wins when both are present.
+  if (spec.resourceAttributes !== undefined && spec.resourceAttributes !== null) {
+    request.resource = { ...spec.resourceAttributes }
+  } else if (spec.nonResourceAttributes !== undefined && spec.nonResourceAttributes !== null) {
+    request.nonResource = { ...spec.nonResourceAttributes }
+  } else {
+    return { ok: false, reason: 'invalid SubjectAccessReview: spec: needs resourceAttributes or nonResourceAttributes' }
+  }
+  return { ok: true, apiVersion, request }
+}
+
+/**
+ * The answer, in the version asked. Only apiVersion, kind and status (the spec is not echoed).
+ * `status.denied` is never set: a "no" from us is "no opinion", so a later authorizer in
+ * --authorization-mode can still allow the request.
+ */
+export function subjectAccessReviewResponse (apiVersion: string, decision: Decision): object {
+  return { apiVersion, kind: 'SubjectAccessReview', status: { allowed: decision.allowed, reason: decision.reason } }
+}

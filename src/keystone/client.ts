@@ -97,7 +97,7 @@ export class KeystoneClient {
    * Validates `subjectToken` (GET /v3/auth/tokens?nocatalog). With no `authToken` the token
    * validates itself, as the Go binary does. Returns null when Keystone says the token is not
    * valid (401 in self-validation, 404 when another token asks); throws KeystoneUnavailableError
-   * when Keystone cannot say.
+   * when Keystone cannot say, and KeystoneRejectedError when a separate auth token is rejected.
    */
   async validateToken (subjectToken: string, authToken: string = subjectToken): Promise<TokenInfo | null> {
     const res = await this.#call('validate', 'GET', '/auth/tokens?nocatalog', {
@@ -108,7 +108,13 @@ export class KeystoneClient {
       'openstack-identity-access-rules': '1.0'
     })
     if (res.status === 200) return tokenInfoFrom(this.#parse(TokenBody, res, 'token validation'))
-    if (res.status === 401 || res.status === 404) return null
+    if (res.status === 404) return null
+    if (res.status === 401) {
+      // In self-validation a 401 is the subject token's fault; with a service token it is the
+      // service token's, and the caller must log in again rather than deny the user.
+      if (authToken === subjectToken) return null
+      throw new KeystoneRejectedError(401, 'Keystone rejected the service token used to validate tokens')
+    }
     if (res.status === 403) {
       // 403 means the auth token may not validate others' tokens: a service-mode misconfiguration
       // rather than a bad user token, so it is an error the operator must see.
@@ -175,6 +181,12 @@ export class KeystoneClient {
     throw this.#unexpected('login', res)
   }
 
+  /** GET of the version document: resolves on any answer below 500, for readiness probes. */
+  async probe (): Promise<void> {
+    const res = await this.#call('discovery', 'GET', '', {})
+    if (res.status >= 500) throw this.#unexpected('version discovery', res)
+  }
+
   /** Generic JSON call for the few other endpoints the plugin and sync need. */
   async json (method: string, path: string, authToken: string, body?: unknown): Promise<{ status: number, body: unknown }> {
     const headers: Record<string, string> = { 'x-auth-token': authToken }
@@ -186,6 +198,20 @@ export class KeystoneClient {
   async #call (operation: KeystoneCall['operation'], method: string, path: string,
     headers: Record<string, string>, body?: string): Promise<RawResponse> {
     const url = path.startsWith('http://') || path.startsWith('https://') ? path : this.baseUrl + path
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#once(operation, method, url, headers, body)
+      } catch (err) {
+        // A pooled keep-alive connection that the server (or a proxy) closed while idle fails
+        // on first use; that request never reached Keystone, so one retry on a fresh connection
+        // is safe. Timeouts are not retried: the caller's deadline is already spent.
+        if (attempt >= 2 || !isStaleConnection(err)) throw err
+      }
+    }
+  }
+
+  async #once (operation: KeystoneCall['operation'], method: string, url: string,
+    headers: Record<string, string>, body?: string): Promise<RawResponse> {
     const started = performance.now()
     let status: number | 'error' = 'error'
     try {
@@ -239,6 +265,13 @@ async function readCapped (body: Dispatcher.ResponseData['body']): Promise<strin
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+function isStaleConnection (err: unknown): boolean {
+  for (let e = err as { code?: string, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'UND_ERR_SOCKET') return true
+  }
+  return false
 }
 
 function describeNetError (err: unknown, timeoutMs: number): string {

@@ -1,0 +1,200 @@
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import { KeystoneRejectedError, KeystoneUnavailableError } from '../errors.js'
+import type { KeystoneClient } from '../keystone/client.js'
+import type { ServiceToken } from '../keystone/service-token.js'
+import type { Group, TokenInfo, TokenScope } from '../keystone/types.js'
+import type { RoleMapping } from '../config/sync-config.js'
+import { applyRoleMappings, identityFrom, type UsernameFormat } from './identity.js'
+import { tokenKey } from './token-key.js'
+import type { UserInfo } from './types.js'
+
+export type ScopeKind = TokenScope['kind']
+export const SCOPE_KINDS: readonly ScopeKind[] = ['project', 'domain', 'system', 'unscoped']
+
+export type AuthResult =
+  | { authenticated: true, user: UserInfo, info: TokenInfo, cached: boolean }
+  | { authenticated: false, reason: string, cached: boolean }
+
+export type CacheEvent = 'hit' | 'negative_hit' | 'miss' | 'shared'
+
+export interface AuthenticatorOptions {
+  keystone: KeystoneClient
+  /** Service mode: validate with the webhook's own token instead of the user's. */
+  serviceToken?: ServiceToken
+  logger: Logger
+  getRoleMappings?: () => readonly RoleMapping[]
+  allowedScopes?: readonly ScopeKind[]
+  usernameFormat?: UsernameFormat
+  /** Positive-entry TTL in ms; 0 turns the token cache off. Capped by the token's own expiry. */
+  cacheTtlMs?: number
+  negativeCacheTtlMs?: number
+  cacheMax?: number
+  groupsCacheTtlMs?: number
+  onCache?: (event: CacheEvent) => void
+}
+
+interface Validated {
+  info: TokenInfo
+  groups: Group[]
+}
+
+type Outcome = { ok: true, v: Validated } | { ok: false, reason: string }
+
+/**
+ * TokenReview logic: token -> Keystone validation -> groups -> identity, with a bounded cache
+ * keyed by SHA-256 of the token and one Keystone call per token in flight. Keystone errors
+ * propagate (KeystoneUnavailableError) and are never cached.
+ */
+export class Authenticator {
+  readonly #o: Required<Omit<AuthenticatorOptions, 'serviceToken' | 'onCache'>> & Pick<AuthenticatorOptions, 'serviceToken' | 'onCache'>
+  readonly #tokens: LRUCache<string, Outcome> | undefined
+  readonly #groups: LRUCache<string, Group[]>
+  readonly #groupNames: LRUCache<string, string>
+  readonly #inflight = new Map<string, Promise<Outcome>>()
+
+  constructor (opts: AuthenticatorOptions) {
+    this.#o = {
+      getRoleMappings: () => [],
+      allowedScopes: ['project'],
+      usernameFormat: 'name',
+      cacheTtlMs: 60_000,
+      negativeCacheTtlMs: 10_000,
+      cacheMax: 10_000,
+      groupsCacheTtlMs: 60_000,
+      ...opts
+    }
+    const max = Math.max(1, this.#o.cacheMax)
+    if (this.#o.cacheTtlMs > 0) {
+      this.#tokens = new LRUCache<string, Outcome>({ max, ttl: this.#o.cacheTtlMs, ttlAutopurge: false })
+    }
+    this.#groups = new LRUCache<string, Group[]>({ max, ttl: Math.max(1, this.#o.groupsCacheTtlMs) })
+    this.#groupNames = new LRUCache<string, string>({ max, ttl: 10 * 60_000 })
+  }
+
+  get cacheSize (): number {
+    return this.#tokens?.size ?? 0
+  }
+
+  /** Drops every cached token outcome and group list (e.g. after a config change). */
+  clearCache (): void {
+    this.#tokens?.clear()
+    this.#groups.clear()
+  }
+
+  async authenticate (token: string): Promise<AuthResult> {
+    const key = tokenKey(token)
+    const cached = this.#tokens?.get(key)
+    let outcome: Outcome
+    let fromCache = false
+    if (cached !== undefined) {
+      this.#o.onCache?.(cached.ok ? 'hit' : 'negative_hit')
+      outcome = cached
+      fromCache = true
+    } else {
+      const pending = this.#inflight.get(key)
+      if (pending !== undefined) {
+        this.#o.onCache?.('shared')
+        outcome = await pending
+        fromCache = true
+      } else {
+        this.#o.onCache?.('miss')
+        const p = this.#validate(token, key).finally(() => this.#inflight.delete(key))
+        this.#inflight.set(key, p)
+        outcome = await p
+      }
+    }
+    if (!outcome.ok) return { authenticated: false, reason: outcome.reason, cached: fromCache }
+    const { info, groups } = outcome.v
+    if (info.expiresAt.getTime() <= Date.now()) {
+      this.#tokens?.delete(key)
+      return { authenticated: false, reason: 'token expired', cached: fromCache }
+    }
+    // Role mappings are applied on every answer, not cached, so a sync-config change applies at once.
+    const user = applyRoleMappings(identityFrom(info, groups, this.#o.usernameFormat), this.#o.getRoleMappings())
+    return { authenticated: true, user, info, cached: fromCache }
+  }
+
+  async #validate (token: string, key: string): Promise<Outcome> {
+    const info = await this.#validateWithKeystone(token)
+    let outcome: Outcome
+    if (info === null) {
+      outcome = { ok: false, reason: 'Keystone does not accept the token (invalid, expired or revoked)' }
+    } else if (!this.#o.allowedScopes.includes(info.scope.kind)) {
+      outcome = { ok: false, reason: `${info.scope.kind}-scoped tokens are not accepted (allowed: ${this.#o.allowedScopes.join(', ')})` }
+    } else {
+      const groups = await this.#groupsOf(info, token)
+      if (groups === null) outcome = { ok: false, reason: 'Keystone rejected the token while reading its groups' }
+      else outcome = { ok: true, v: { info, groups } }
+    }
+    if (this.#tokens !== undefined) {
+      const ttl = outcome.ok
+        ? Math.min(this.#o.cacheTtlMs, outcome.v.info.expiresAt.getTime() - Date.now())
+        : this.#o.negativeCacheTtlMs
+      if (ttl > 0) this.#tokens.set(key, outcome, { ttl })
+    }
+    return outcome
+  }
+
+  async #validateWithKeystone (token: string): Promise<TokenInfo | null> {
+    const service = this.#o.serviceToken
+    if (service === undefined) return await this.#o.keystone.validateToken(token)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#o.keystone.validateToken(token, await service.get())
+      } catch (err) {
+        if (err instanceof KeystoneRejectedError && attempt === 0) {
+          service.invalidate()
+          continue
+        }
+        if (err instanceof KeystoneRejectedError) throw new KeystoneUnavailableError(err.message)
+        throw err
+      }
+    }
+  }
+
+  /** Group list, or null when Keystone says the token went bad in between. */
+  async #groupsOf (info: TokenInfo, token: string): Promise<Group[] | null> {
+    if (info.federatedGroupIds !== undefined) return await this.#federatedGroups(info.federatedGroupIds)
+    const cached = this.#groups.get(info.user.id)
+    if (cached !== undefined) return cached
+    const authToken = this.#o.serviceToken !== undefined ? await this.#o.serviceToken.get() : token
+    try {
+      const groups = await this.#o.keystone.listUserGroups(info.user.id, authToken)
+      this.#groups.set(info.user.id, groups)
+      return groups
+    } catch (err) {
+      if (!(err instanceof KeystoneRejectedError)) throw err
+      if (err.status === 401) return null
+      // 403/404: this Keystone's policy hides the user's groups from the token. Groups only ever
+      // add permissions, so answer without them rather than lock the user out; say why.
+      this.#o.logger.warn({ userId: info.user.id, status: err.status }, 'cannot list the user\'s Keystone groups; answering without them')
+      return []
+    }
+  }
+
+  /**
+   * A federated token carries group ids only. A user's own token may not read group names
+   * (403), so names come from the service token when there is one; otherwise ids are used.
+   */
+  async #federatedGroups (ids: readonly string[]): Promise<Group[]> {
+    const service = this.#o.serviceToken
+    if (service === undefined) return ids.map(id => ({ id, name: id }))
+    const out: Group[] = []
+    for (const id of ids) {
+      let name = this.#groupNames.get(id)
+      if (name === undefined) {
+        try {
+          name = (await this.#o.keystone.getGroup(id, await service.get()))?.name ?? id
+        } catch (err) {
+          if (!(err instanceof KeystoneRejectedError)) throw err
+          this.#o.logger.warn({ groupId: id, status: err.status }, 'service credential cannot read a federated group; using its id')
+          name = id
+        }
+        this.#groupNames.set(id, name)
+      }
+      out.push({ id, name })
+    }
+    return out
+  }
+}

@@ -1,0 +1,105 @@
+import type { LevelWithSilent } from 'pino'
+import { ServerOptions } from '../config/server-options.js'
+import { KsaError, UsageError, errorMessage } from '../errors.js'
+import { createLogger } from '../log.js'
+import { VERSION } from '../version.js'
+import { formatHelp, parseFlags, type ParsedFlags } from './flags.js'
+import { SERVER_FLAGS } from './server-flags.js'
+
+export interface Io {
+  stdout: (s: string) => void
+  stderr: (s: string) => void
+}
+
+const USAGE = `k8s-keystone-auth ${VERSION}: Kubernetes webhook authentication and authorization with OpenStack Keystone
+
+Usage:
+  k8s-keystone-auth [flags]                 serve TokenReview and SubjectAccessReview over HTTPS
+  k8s-keystone-auth policy check FILE       validate a policy file
+  k8s-keystone-auth policy eval FILE ...    decide one request against a policy file
+  k8s-keystone-auth gen apiserver-config    write the kube-apiserver webhook configuration`
+
+/** Turns parsed flags into validated options; the first problem becomes one UsageError line. */
+export function serverOptionsFrom (parsed: ParsedFlags): ServerOptions {
+  const raw: Record<string, unknown> = {}
+  for (const [k, v] of parsed.values) raw[k] = v
+  const r = ServerOptions.safeParse(raw)
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const name = String(issue?.path[0] ?? '')
+    const source = parsed.sources.get(name) ?? `--${name}`
+    throw new UsageError(`${source}: ${issue?.message ?? 'invalid'}`)
+  }
+  return r.data
+}
+
+function levelFor (opts: ServerOptions): LevelWithSilent {
+  if (opts.v !== undefined && opts['log-level'] === 'info') {
+    if (opts.v >= 6) return 'trace'
+    if (opts.v >= 4) return 'debug'
+  }
+  return opts['log-level']
+}
+
+export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  if (argv[0] === 'policy') {
+    const { runPolicyCommand } = await import('./policy.js')
+    return await runPolicyCommand(argv.slice(1), io)
+  }
+  if (argv[0] === 'gen') {
+    const mod = await import('./gen.js')
+    return await mod.runGenCommand(argv.slice(1), env, io)
+  }
+  let opts: ServerOptions
+  try {
+    const parsed = parseFlags(SERVER_FLAGS, argv, env)
+    if (parsed.values.get('help') === true) {
+      io.stdout(formatHelp(USAGE, SERVER_FLAGS))
+      return 0
+    }
+    if (parsed.values.get('version') === true) {
+      io.stdout(`k8s-keystone-auth ${VERSION}\n`)
+      return 0
+    }
+    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])} (see --help)`)
+    opts = serverOptionsFrom(parsed)
+  } catch (err) {
+    io.stderr(`k8s-keystone-auth: ${errorMessage(err)}\n`)
+    return 2
+  }
+
+  const logger = createLogger({ level: levelFor(opts) })
+  const { startServer } = await import('../server/serve.js')
+  let server: Awaited<ReturnType<typeof startServer>>
+  try {
+    server = await startServer(opts, { env, logger })
+  } catch (err) {
+    const msg = err instanceof KsaError ? err.message : `cannot start: ${errorMessage(err)}`
+    logger.fatal({ code: (err as KsaError).code }, msg)
+    io.stderr(`k8s-keystone-auth: ${msg}\n`)
+    return 1
+  }
+
+  const code = await new Promise<number>(resolve => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      logger.info({ signal }, 'shutting down')
+      const force = setTimeout(() => {
+        logger.warn('shutdown grace period over; exiting')
+        resolve(0)
+      }, opts['shutdown-grace'])
+      force.unref()
+      server.close().then(() => { clearTimeout(force); resolve(0) }, err => {
+        logger.error({ err: errorMessage(err) }, 'error during shutdown')
+        resolve(1)
+      })
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+  // Backstop: a stuck handle must not keep a stopped server's process alive.
+  setTimeout(() => process.exit(code), 2000).unref()
+  return code
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod'
+import { SCOPE_KINDS } from '../authn/authenticator.js'
+import { USERNAME_FORMATS } from '../authn/identity.js'
+import { LOG_LEVELS } from '../log.js'
+
+// The validated options of the webhook server. Flags and env vars (src/cli/server-flags.ts) are
+// turned into this object; every rule about a value lives here, with the flag's name in the
+// message.
+
+const listen = z.string().refine(s => parseListen(s) !== null, { message: 'expected <host>:<port>, e.g. 0.0.0.0:8443 or [::]:8443' })
+
+export function parseListen (s: string): { host: string, port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s)
+  if (m === null) return null
+  const port = Number(m[3])
+  if (port > 65535) return null
+  const host = m[1] ?? m[2] ?? ''
+  return { host: host === '' ? '0.0.0.0' : host, port }
+}
+
+const url = z.string({ error: 'is required (or OS_AUTH_URL)' }).refine(s => { try { const u = new URL(s); return u.protocol === 'https:' || u.protocol === 'http:' } catch { return false } },
+  { message: 'expected an http(s) URL such as https://keystone.example.com:5000/v3' })
+
+const ms = (max: number) => z.number().int().min(0).max(max)
+
+export const ServerOptions = z.object({
+  listen: listen.default('0.0.0.0:8443'),
+  'tls-cert-file': z.string({ error: 'is required (or TLS_CERT_FILE)' }).min(1),
+  'tls-private-key-file': z.string({ error: 'is required (or TLS_PRIVATE_KEY_FILE)' }).min(1),
+  'client-ca-file': z.string().min(1).optional(),
+  'keystone-url': url,
+  'keystone-ca-file': z.string().min(1).optional(),
+  'keystone-timeout': ms(300_000).refine(v => v > 0, { message: 'must be greater than 0' }).default(10_000),
+  'keystone-policy-file': z.string().min(1).optional(),
+  'policy-configmap-name': z.string().min(1).optional(),
+  'sync-config-file': z.string().min(1).optional(),
+  'sync-configmap-name': z.string().min(1).optional(),
+  'configmap-namespace': z.string().min(1).default('kube-system'),
+  kubeconfig: z.string().min(1).optional(),
+  'user-agent': z.array(z.string()).default([]),
+  'token-cache-ttl': ms(24 * 3_600_000).default(60_000),
+  'token-cache-negative-ttl': ms(3_600_000).default(10_000),
+  'token-cache-size': z.number().int().min(1).max(10_000_000).default(10_000),
+  'groups-cache-ttl': ms(3_600_000).default(60_000),
+  'authz-cache-size': z.number().int().min(0).max(10_000_000).default(10_000),
+  'authorization-subresource-compat': z.boolean().default(false),
+  'allowed-token-scopes': z.array(z.enum(SCOPE_KINDS as [string, ...string[]], { error: `each must be one of ${SCOPE_KINDS.join(', ')}` }))
+    .min(1).default(['project']),
+  'username-format': z.enum(USERNAME_FORMATS as [string, ...string[]], { error: `must be one of ${USERNAME_FORMATS.join(', ')}` }).default('name'),
+  'service-credential-id': z.string().min(1).optional(),
+  'service-credential-secret': z.string().min(1).optional(),
+  'service-credential-secret-file': z.string().min(1).optional(),
+  'max-request-bytes': z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+  'shutdown-grace': ms(600_000).default(10_000),
+  'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  v: z.number().int().min(0).optional()
+}).superRefine((o, ctx) => {
+  const hasSecret = o['service-credential-secret'] !== undefined || o['service-credential-secret-file'] !== undefined
+  if ((o['service-credential-id'] !== undefined) !== hasSecret) {
+    ctx.addIssue({ code: 'custom', path: ['service-credential-id'], message: 'service mode needs both --service-credential-id and its secret (--service-credential-secret-file or KEYSTONE_SERVICE_CREDENTIAL_SECRET)' })
+  }
+})
+
+export type ServerOptions = z.output<typeof ServerOptions>

@@ -1,0 +1,190 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { TLSSocket } from 'node:tls'
+import type { Logger } from 'pino'
+import type { Authenticator } from '../authn/authenticator.js'
+import { KeystoneUnavailableError, errorMessage } from '../errors.js'
+import type { Metrics } from './metrics.js'
+import type { Readiness } from './readiness.js'
+import { parseTokenReview, tokenReviewResponse } from './token-review.js'
+
+/** What the SubjectAccessReview side answers; built by the authorization module. */
+export type AccessReviewResult =
+  | { ok: true, apiVersion: string, allowed: boolean, reason: string, response: object }
+  | { ok: false, reason: string }
+
+export interface AppDeps {
+  logger: Logger
+  authenticator: Authenticator
+  reviewAccess: (body: unknown) => AccessReviewResult
+  metrics: Metrics
+  readiness: Readiness
+  /** Called after a successful authentication and before the answer (sync of namespaces etc.). */
+  afterAuthenticate?: (user: import('../authn/types.js').UserInfo) => Promise<void>
+  https?: Record<string, unknown> | null
+  /** With a client CA: reject review requests without a verified client certificate. */
+  requireClientCert?: boolean
+  bodyLimit?: number
+}
+
+const EXEMPT_FROM_CLIENT_CERT = new Set(['/healthz', '/readyz', '/livez', '/metrics'])
+
+type ReviewKind = 'TokenReview' | 'SubjectAccessReview'
+
+interface ReviewLog {
+  kind: ReviewKind | 'unknown'
+  version?: string
+  outcome: string
+  user?: string
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    review?: ReviewLog
+  }
+}
+
+/** A Kubernetes-style Status body, so a human reading a 4xx sees the reason. */
+function statusBody (code: number, reason: string, message: string): object {
+  return { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message }
+}
+
+export function buildApp (deps: AppDeps): FastifyInstance {
+  const { metrics, logger } = deps
+  const opts: Record<string, unknown> = {
+    loggerInstance: logger,
+    // Our own one line per review (onResponse below) replaces Fastify's two per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimit ?? 256 * 1024,
+    requestTimeout: 60_000,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 65_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    // Reject `__proto__` and `constructor.prototype` in bodies (secure-json-parse) outright.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    genReqId: (() => { let n = 0; return () => (++n).toString(36) })()
+  }
+  if (deps.https !== undefined && deps.https !== null) opts.https = deps.https
+  const app = Fastify(opts) as unknown as FastifyInstance
+  // Reviews are JSON only; anything else gets 415 instead of reaching the handlers as a string.
+  app.removeContentTypeParser('text/plain')
+
+  if (deps.requireClientCert === true) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (EXEMPT_FROM_CLIENT_CERT.has(req.url.split('?')[0] as string)) return
+      const socket = req.raw.socket as TLSSocket
+      if (socket.authorized !== true) {
+        const why = socket.authorizationError !== undefined && socket.authorizationError !== null ? String(socket.authorizationError) : 'no client certificate'
+        return await reply.code(401).send(statusBody(401, 'Unauthorized', `a client certificate signed by --client-ca-file is required (${why})`))
+      }
+    })
+  }
+
+  app.addHook('onResponse', async (req, reply) => {
+    const r = req.review
+    if (r === undefined) return
+    const ms = Math.round(reply.elapsedTime * 100) / 100
+    const fields = { reqId: req.id, route: req.url.split('?')[0], kind: r.kind, version: r.version, outcome: r.outcome, user: r.user, statusCode: reply.statusCode, ms }
+    if (reply.statusCode >= 500) logger.warn(fields, 'review failed')
+    else logger.info(fields, 'review answered')
+  })
+
+  app.setErrorHandler(async (err: Error & { statusCode?: number, code?: string }, req, reply) => {
+    const code = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    if (code >= 500) logger.error({ reqId: req.id, err: { message: err.message, code: err.code } }, 'request failed')
+    req.review ??= { kind: 'unknown', outcome: `http_${code}` }
+    const reason = code === 413 ? 'RequestEntityTooLarge' : code === 415 ? 'UnsupportedMediaType' : code >= 500 ? 'InternalError' : 'BadRequest'
+    const message = code === 413
+      ? `request body larger than ${deps.bodyLimit ?? 256 * 1024} bytes`
+      : code >= 500 ? 'internal error' : err.message
+    return await reply.code(code).send(statusBody(code, reason, message))
+  })
+
+  app.setNotFoundHandler(async (req, reply) => {
+    return await reply.code(404).send(statusBody(404, 'NotFound', `no route for ${req.method} ${req.url.split('?')[0]}; reviews go to POST /webhook, /authenticate or /authorize`))
+  })
+
+  const badRequest = async (req: FastifyRequest, reply: FastifyReply, kind: ReviewLog['kind'], message: string): Promise<FastifyReply> => {
+    req.review = { kind, outcome: 'bad_request' }
+    metrics.reviews.inc({ kind, version: 'unknown', outcome: 'bad_request' })
+    return await reply.code(400).send(statusBody(400, 'BadRequest', message))
+  }
+
+  const tokenReview = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const parsed = parseTokenReview(req.body)
+    if (!parsed.ok) return await badRequest(req, reply, 'TokenReview', parsed.reason)
+    const version = parsed.apiVersion.split('/')[1] as string
+    const end = metrics.reviewDuration.startTimer({ kind: 'TokenReview' })
+    metrics.inflight.inc()
+    try {
+      const result = await deps.authenticator.authenticate(parsed.token)
+      metrics.tokenCacheSize.set(deps.authenticator.cacheSize)
+      if (!result.authenticated) {
+        req.review = { kind: 'TokenReview', version, outcome: 'unauthenticated' }
+        metrics.reviews.inc({ kind: 'TokenReview', version, outcome: 'unauthenticated' })
+        logger.debug({ reqId: req.id, reason: result.reason, cached: result.cached }, 'token not authenticated')
+        return await reply.send(tokenReviewResponse(parsed.apiVersion, null))
+      }
+      if (deps.afterAuthenticate !== undefined) await deps.afterAuthenticate(result.user)
+      req.review = { kind: 'TokenReview', version, outcome: 'authenticated', user: result.user.username }
+      metrics.reviews.inc({ kind: 'TokenReview', version, outcome: 'authenticated' })
+      return await reply.send(tokenReviewResponse(parsed.apiVersion, result.user))
+    } catch (err) {
+      // Keystone could not answer: a 500 makes kube-apiserver retry and cache nothing, where an
+      // "authenticated: false" would lock the user out for the apiserver's cache TTL.
+      const reason = err instanceof KeystoneUnavailableError ? err.message : `internal error: ${errorMessage(err)}`
+      req.review = { kind: 'TokenReview', version, outcome: 'error' }
+      metrics.reviews.inc({ kind: 'TokenReview', version, outcome: 'error' })
+      logger.warn({ reqId: req.id, reason }, 'cannot authenticate: Keystone unavailable')
+      return await reply.code(500).send({ apiVersion: parsed.apiVersion, kind: 'TokenReview', status: { authenticated: false, error: reason } })
+    } finally {
+      metrics.inflight.dec()
+      end()
+    }
+  }
+
+  const accessReview = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const end = metrics.reviewDuration.startTimer({ kind: 'SubjectAccessReview' })
+    try {
+      const result = deps.reviewAccess(req.body)
+      if (!result.ok) return await badRequest(req, reply, 'SubjectAccessReview', result.reason)
+      const version = result.apiVersion.split('/')[1] as string
+      const outcome = result.allowed ? 'allowed' : 'denied'
+      req.review = { kind: 'SubjectAccessReview', version, outcome }
+      metrics.reviews.inc({ kind: 'SubjectAccessReview', version, outcome })
+      return await reply.send(result.response)
+    } finally {
+      end()
+    }
+  }
+
+  const kindOf = (body: unknown): unknown => typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { kind?: unknown }).kind : undefined
+
+  app.post('/webhook', async (req, reply) => {
+    const kind = kindOf(req.body)
+    if (kind === 'TokenReview') return await tokenReview(req, reply)
+    if (kind === 'SubjectAccessReview') return await accessReview(req, reply)
+    return await badRequest(req, reply, 'unknown', `kind must be TokenReview or SubjectAccessReview, got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 64)) : typeof kind}`)
+  })
+  app.post('/authenticate', async (req, reply) => {
+    if (kindOf(req.body) !== 'TokenReview') return await badRequest(req, reply, 'TokenReview', '/authenticate takes only kind TokenReview')
+    return await tokenReview(req, reply)
+  })
+  app.post('/authorize', async (req, reply) => {
+    if (kindOf(req.body) !== 'SubjectAccessReview') return await badRequest(req, reply, 'SubjectAccessReview', '/authorize takes only kind SubjectAccessReview')
+    return await accessReview(req, reply)
+  })
+
+  app.get('/healthz', async (_req, reply) => await reply.type('text/plain').send('ok'))
+  app.get('/livez', async (_req, reply) => await reply.type('text/plain').send('ok'))
+  app.get('/readyz', async (_req, reply) => {
+    const r = deps.readiness.report()
+    return await reply.code(r.ready ? 200 : 503).send(r)
+  })
+  app.get('/metrics', async (_req, reply) => {
+    return await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+  })
+
+  return app
+}

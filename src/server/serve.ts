@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { Authenticator, type ScopeKind } from '../authn/authenticator.js'
+import type { UsernameFormat } from '../authn/identity.js'
+import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../config/sync-config.js'
+import type { ServerOptions } from '../config/server-options.js'
+import { parseListen } from '../config/server-options.js'
+import { ConfigError, errorMessage } from '../errors.js'
+import { KeystoneClient } from '../keystone/client.js'
+import { ServiceToken } from '../keystone/service-token.js'
+import { buildApp, type AccessReviewResult } from './app.js'
+import { Metrics } from './metrics.js'
+import { KeystoneHealth, Readiness } from './readiness.js'
+import { httpsOptions, watchTlsFiles } from './tls.js'
+import type { Server as TlsServer } from 'node:tls'
+import { createAccessReviewer } from './access-review.js'
+
+export interface RunningServer {
+  app: FastifyInstance
+  url: string
+  metrics: Metrics
+  authenticator: Authenticator
+  keystone: KeystoneClient
+  close: () => Promise<void>
+}
+
+export interface ServeEnv {
+  env: NodeJS.ProcessEnv
+  logger: Logger
+}
+
+/** Holds the current sync config; role mappings and sync read it at each use. */
+export class SyncConfigHolder {
+  current: SyncConfig = defaultSyncConfig()
+  source = 'default'
+}
+
+function readSecret (opts: ServerOptions, env: NodeJS.ProcessEnv): string | undefined {
+  if (opts['service-credential-secret-file'] !== undefined) {
+    try {
+      return readFileSync(opts['service-credential-secret-file'], 'utf8').trim()
+    } catch (err) {
+      throw new ConfigError(`--service-credential-secret-file: ${errorMessage(err)}`)
+    }
+  }
+  return opts['service-credential-secret'] ?? env.KEYSTONE_SERVICE_CREDENTIAL_SECRET
+}
+
+/** Builds every part from validated options and starts listening. */
+export async function startServer (opts: ServerOptions, { env, logger }: ServeEnv): Promise<RunningServer> {
+  const metrics = new Metrics()
+  const readiness = new Readiness()
+  const health = new KeystoneHealth()
+  const keystone = new KeystoneClient({
+    url: opts['keystone-url'],
+    ...(opts['keystone-ca-file'] !== undefined ? { caFile: opts['keystone-ca-file'] } : {}),
+    timeoutMs: opts['keystone-timeout'],
+    userAgent: opts['user-agent'],
+    onCall: call => {
+      metrics.keystoneRequests.inc({ operation: call.operation, status: String(call.status) })
+      metrics.keystoneDuration.observe({ operation: call.operation }, call.durationMs / 1000)
+      if (call.status !== 'error' && call.status < 500) health.recordAnswer()
+      else health.recordError(`Keystone ${call.operation} ${call.status === 'error' ? 'got no answer' : `answered ${call.status}`}`)
+    }
+  })
+
+  let serviceToken: ServiceToken | undefined
+  if (opts['service-credential-id'] !== undefined) {
+    const secret = readSecret(opts, env)
+    if (secret === undefined || secret === '') throw new ConfigError('--service-credential-id is set but its secret is empty')
+    serviceToken = new ServiceToken(keystone, { method: 'application_credential', id: opts['service-credential-id'], secret })
+  }
+
+  const sync = new SyncConfigHolder()
+  if (opts['sync-config-file'] !== undefined) {
+    const path = opts['sync-config-file']
+    let text: string
+    try {
+      text = readFileSync(path, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`--sync-config-file: cannot read ${path}: ${errorMessage(err)}`)
+    }
+    sync.current = parseSyncConfig(text, path)
+    sync.source = path
+  }
+
+  const authenticator = new Authenticator({
+    keystone,
+    ...(serviceToken !== undefined ? { serviceToken } : {}),
+    logger,
+    getRoleMappings: () => sync.current.roleMappings,
+    allowedScopes: opts['allowed-token-scopes'] as ScopeKind[],
+    usernameFormat: opts['username-format'] as UsernameFormat,
+    cacheTtlMs: opts['token-cache-ttl'],
+    negativeCacheTtlMs: opts['token-cache-negative-ttl'],
+    cacheMax: opts['token-cache-size'],
+    groupsCacheTtlMs: opts['groups-cache-ttl'],
+    onCache: event => metrics.tokenCache.inc({ result: event })
+  })
+
+  const reviewer = await createAccessReviewer(opts, { logger, metrics, readiness })
+  readiness.add('keystone', health.check)
+
+  const tlsFiles = {
+    certFile: opts['tls-cert-file'],
+    keyFile: opts['tls-private-key-file'],
+    ...(opts['client-ca-file'] !== undefined ? { clientCaFile: opts['client-ca-file'] } : {})
+  }
+  const app = buildApp({
+    logger,
+    authenticator,
+    reviewAccess: (body: unknown): AccessReviewResult => reviewer.review(body),
+    metrics,
+    readiness,
+    https: httpsOptions(tlsFiles),
+    requireClientCert: opts['client-ca-file'] !== undefined,
+    bodyLimit: opts['max-request-bytes']
+  })
+  const stopTlsWatch = watchTlsFiles(app.server as unknown as TlsServer, tlsFiles, logger)
+
+  const { host, port } = parseListen(opts.listen) as { host: string, port: number }
+  await app.listen({ host, port })
+  const addr = app.server.address()
+  const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  const url = `https://${shownHost}:${boundPort}`
+  health.start(async () => { await keystone.probe() })
+  logger.info({ listen: `${host}:${boundPort}`, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
+
+  let closing: Promise<void> | undefined
+  const close = async (): Promise<void> => {
+    closing ??= (async () => {
+      readiness.markShuttingDown()
+      health.stop()
+      stopTlsWatch()
+      reviewer.close()
+      await app.close()
+      await keystone.close()
+    })()
+    await closing
+  }
+  return { app, url, metrics, authenticator, keystone, close }
+}

@@ -1,0 +1,47 @@
+import { z } from 'zod'
+import type { UserInfo } from '../authn/types.js'
+
+// TokenReview as kube-apiserver sends it (authentication.k8s.io v1 and v1beta1 share a shape).
+
+export const TOKEN_REVIEW_VERSIONS = ['authentication.k8s.io/v1', 'authentication.k8s.io/v1beta1'] as const
+export const MAX_TOKEN_BYTES = 16 * 1024
+
+const TokenReviewRequest = z.object({
+  apiVersion: z.enum(TOKEN_REVIEW_VERSIONS, { error: `apiVersion must be one of ${TOKEN_REVIEW_VERSIONS.join(', ')}` }),
+  kind: z.literal('TokenReview', { error: 'kind must be TokenReview' }),
+  spec: z.object({
+    token: z.string({ error: 'must be a string' })
+      .min(1, 'must not be empty')
+      .max(MAX_TOKEN_BYTES, `is longer than ${MAX_TOKEN_BYTES} characters`),
+    audiences: z.array(z.string()).max(100).optional()
+  }, { error: 'must be an object with a token' })
+})
+
+export type TokenReviewVersion = typeof TOKEN_REVIEW_VERSIONS[number]
+
+export type ParsedTokenReview =
+  | { ok: true, apiVersion: TokenReviewVersion, token: string }
+  | { ok: false, reason: string }
+
+export function parseTokenReview (body: unknown): ParsedTokenReview {
+  const r = TokenReviewRequest.safeParse(body)
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const path = issue !== undefined && issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''
+    // The message never quotes the input, so a token in a wrong place is not echoed either.
+    return { ok: false, reason: `invalid TokenReview: ${path}${issue?.message ?? 'malformed'}` }
+  }
+  return { ok: true, apiVersion: r.data.apiVersion, token: r.data.spec.token }
+}
+
+/**
+ * The answer. Unlike the Go binary it never echoes the request (which holds the token): only
+ * apiVersion, kind and status. A rejected token carries no status.error, so that kube-apiserver
+ * caches the "no" instead of asking again on every request.
+ */
+export function tokenReviewResponse (apiVersion: TokenReviewVersion, user: UserInfo | null): object {
+  const status = user === null
+    ? { authenticated: false }
+    : { authenticated: true, user: { username: user.username, uid: user.uid, groups: user.groups, extra: user.extra } }
+  return { apiVersion, kind: 'TokenReview', status }
+}

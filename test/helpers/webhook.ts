@@ -1,0 +1,82 @@
+// Starts our webhook in-process, on 127.0.0.1 with a random port and a test certificate, with
+// the same flag parsing as the binary, and offers an HTTPS client that trusts its CA.
+import { Writable } from 'node:stream'
+import { Agent, request } from 'undici'
+import { readFileSync } from 'node:fs'
+import { parseFlags } from '../../src/cli/flags.js'
+import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
+import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
+import { createLogger } from '../../src/log.js'
+import { startServer, type RunningServer } from '../../src/server/serve.js'
+import { testCerts, type TestCerts } from './certs.js'
+import { loadSeed } from './keystone.js'
+
+export interface TestWebhook {
+  server: RunningServer
+  url: string
+  certs: TestCerts
+  /** Every log line the server wrote (JSON strings). */
+  logs: string[]
+  post: (path: string, body: unknown, headers?: Record<string, string>) => Promise<{ status: number, body: any, text: string }>
+  get: (path: string) => Promise<{ status: number, body: any, text: string }>
+  metric: (name: string, labels?: Record<string, string>) => Promise<number>
+  close: () => Promise<void>
+}
+
+export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.ProcessEnv, clientCert?: boolean } = {}): Promise<TestWebhook> {
+  const certs = testCerts()
+  const keystoneUrl = loadSeed().auth_url
+  const argv = [
+    '--listen', '127.0.0.1:0',
+    '--tls-cert-file', certs.certFile,
+    '--tls-private-key-file', certs.keyFile,
+    '--keystone-url', keystoneUrl,
+    ...flags
+  ]
+  const env = opts.env ?? {}
+  const options = serverOptionsFrom(parseFlags(SERVER_FLAGS, argv, env))
+  const logs: string[] = []
+  const sink = new Writable({ write (chunk, _enc, cb) { logs.push(...String(chunk).split('\n').filter(Boolean)); cb() } })
+  const logger = createLogger({ level: options['log-level'], destination: sink })
+  const server = await startServer(options, { env, logger })
+  const connect: Record<string, unknown> = { ca: certs.ca }
+  if (opts.clientCert === true) {
+    connect.cert = readFileSync(certs.clientCertFile)
+    connect.key = readFileSync(certs.clientKeyFile)
+  }
+  const agent = new Agent({ connect })
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: any, text: string }> => {
+    const res = await request(server.url + path, {
+      method,
+      dispatcher: agent,
+      headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
+    })
+    const text = await res.body.text()
+    let parsed: unknown
+    try { parsed = JSON.parse(text) } catch { parsed = undefined }
+    return { status: res.statusCode, body: parsed, text }
+  }
+  return {
+    server,
+    url: server.url,
+    certs,
+    logs,
+    post: async (path, body, headers) => await call('POST', path, body, headers),
+    get: async (path) => await call('GET', path),
+    metric: async (name, labels = {}) => {
+      const m = await server.metrics.registry.getSingleMetric(name)?.get()
+      if (m === undefined) return 0
+      return m.values.filter(v => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+        .reduce((a, v) => a + v.value, 0)
+    },
+    close: async () => {
+      await server.close()
+      await agent.close()
+    }
+  }
+}
+
+export function tokenReview (token: string, version: 'v1' | 'v1beta1' = 'v1'): object {
+  return { apiVersion: `authentication.k8s.io/${version}`, kind: 'TokenReview', spec: { token } }
+}

@@ -361,3 +361,21 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
   if (cert !== null) fake.caPem = cert.cert
   return fake
 }
+
+/** Polls `check` until it returns true or `withinMs` passes; resolves to whether it got there. */
+export async function waitFor (check: () => boolean, withinMs = 1000, everyMs = 10): Promise<boolean> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    if (check()) return true
+    if (Date.now() >= deadline) return false
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+}
+
+/** A pino logger that keeps its records for assertions. */
+export async function memoryLogger (): Promise<{ logger: import('pino').Logger, records: Array<Record<string, any>> }> {
+  const { pino } = await import('pino')
+  const records: Array<Record<string, any>> = []
+  const logger = pino({ level: 'debug' }, { write: (s: string) => { records.push(JSON.parse(s)) } })
+  return { logger, records }
+}

@@ -108,6 +108,15 @@ export class PolicyEngine {
     return { entries: compiled.entries, warnings }
   }
 
+  /**
+   * Records a failure that happened before load() could run (the file cannot be read): the
+   * policy in effect stays, and status/onReload say why, as for a broken policy.
+   */
+  reportError (message: string, source: string): void {
+    this.state = { ...this.state, lastError: message, lastErrorAt: new Date() }
+    this.opts.onReload?.('error', source)
+  }
+
   /** No policy in effect: every request is denied (no opinion), as in Go without a policy. */
   clear (source: string): void {
     this.policy = undefined

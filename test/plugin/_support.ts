@@ -1,0 +1,162 @@
+// Shared pieces of the plugin tests: a counting proxy in front of the real Keystone (to prove
+// that a run was served from the cache, or that parallel runs logged in once), a kubeconfig whose
+// exec user runs our plugin, and a way to run the real kubectl with a clean environment.
+import { createServer, request as httpRequest, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { KeystoneClient } from '../../src/keystone/client.js'
+import type { UserInfo } from '../helpers/fake-apiserver.js'
+
+export const PLUGIN = fileURLToPath(new URL('../../bin/client-keystone-auth', import.meta.url))
+
+export interface CountingProxy {
+  url: string
+  /** POST /v3/auth/tokens: logins. */
+  logins: () => number
+  /** GET /v3/auth/tokens: validations. */
+  validations: () => number
+  /** Every request as "METHOD path". */
+  requests: string[]
+  close: () => Promise<void>
+}
+
+export async function startCountingProxy (target: string): Promise<CountingProxy> {
+  const t = new URL(target)
+  const requests: string[] = []
+  const server: Server = createServer((req, res) => {
+    const path = req.url ?? '/'
+    requests.push(`${req.method ?? ''} ${path.split('?')[0] ?? ''}`)
+    const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path, headers: { ...req.headers, host: t.host } }, upRes => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers)
+      upRes.pipe(res)
+    })
+    up.on('error', () => { res.writeHead(502); res.end() })
+    req.pipe(up)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
+  const port = (server.address() as AddressInfo).port
+  const count = (re: RegExp): number => requests.filter(r => re.test(r)).length
+  return {
+    url: `http://127.0.0.1:${port}${t.pathname.replace(/\/$/, '')}`,
+    logins: () => count(/^POST \/v3\/auth\/tokens$/),
+    validations: () => count(/^GET \/v3\/auth\/tokens$/),
+    requests,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}
+
+/** The API server's view of a token, straight from Keystone: user name and id, project id as group. */
+export function keystoneAuthenticator (authUrl: string): { authenticate: (token: string) => Promise<UserInfo | null>, close: () => Promise<void> } {
+  const client = new KeystoneClient({ url: authUrl, timeoutMs: 10_000 })
+  return {
+    authenticate: async (token: string) => {
+      const info = await client.validateToken(token)
+      if (info === null) return null
+      const groups = info.scope.kind === 'project' ? [info.scope.project.id] : []
+      return { username: info.user.name, uid: info.user.id, groups, extra: {} }
+    },
+    close: async () => await client.close()
+  }
+}
+
+export interface Sandbox {
+  dir: string
+  home: string
+  cacheDir: string
+  kubeconfig: string
+  /** A clean environment for kubectl and the plugin: no OS_* leaks from the test process. */
+  env: NodeJS.ProcessEnv
+}
+
+export function sandbox (): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), 'ksa-plugin-'))
+  const home = join(dir, 'home')
+  mkdirSync(home)
+  const cacheDir = join(dir, 'cache')
+  const kubeconfig = join(dir, 'kubeconfig')
+  return {
+    dir,
+    home,
+    cacheDir,
+    kubeconfig,
+    env: { PATH: process.env.PATH, HOME: home, XDG_CACHE_HOME: cacheDir, KUBECONFIG: kubeconfig }
+  }
+}
+
+export interface ExecUser {
+  apiVersion: 'client.authentication.k8s.io/v1' | 'client.authentication.k8s.io/v1beta1'
+  env: Record<string, string>
+  args?: string[]
+  interactiveMode?: 'Never' | 'IfAvailable' | 'Always'
+}
+
+/** A kubeconfig (JSON is YAML) with one cluster and one exec user running our plugin. */
+export function writeKubeconfig (path: string, server: { url: string, caPem: string }, user: ExecUser): void {
+  const exec: Record<string, unknown> = {
+    apiVersion: user.apiVersion,
+    command: PLUGIN,
+    args: user.args ?? [],
+    // tap injects its loaders through NODE_OPTIONS into every child (kubectl, and so the plugin);
+    // they cannot load the extensionless ESM launcher, and users have no such NODE_OPTIONS.
+    env: Object.entries({ NODE_OPTIONS: '', ...user.env }).map(([name, value]) => ({ name, value }))
+  }
+  if (user.apiVersion === 'client.authentication.k8s.io/v1') exec.interactiveMode = user.interactiveMode ?? 'Never'
+  else if (user.interactiveMode !== undefined) exec.interactiveMode = user.interactiveMode
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server: server.url, 'certificate-authority-data': Buffer.from(server.caPem).toString('base64') } }],
+    users: [{ name: 'keystone', user: { exec } }],
+    contexts: [{ name: 'test', context: { cluster: 'test', user: 'keystone' } }],
+    'current-context': 'test'
+  }
+  writeFileSync(path, JSON.stringify(doc, null, 2), { mode: 0o600 })
+}
+
+export interface RunResult { code: number | null, stdout: string, stderr: string, killed: boolean }
+
+/** Runs a command with stdin closed (not a terminal) and a bounded time, so a hang fails the test. */
+export async function run (cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunResult> {
+  return await new Promise(resolve => {
+    const child = execFile(cmd, args, { env, timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const e = err as (NodeJS.ErrnoException & { killed?: boolean, code?: number | string }) | null
+      resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : (child.exitCode ?? null), stdout, stderr, killed: e?.killed === true })
+    })
+    child.stdin?.end()
+  })
+}
+
+export async function kubectl (args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return await run('kubectl', args, env)
+}
+
+export async function plugin (args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  // `env -u` drops the NODE_OPTIONS that tap adds to every child (see writeKubeconfig).
+  return await run('env', ['-u', 'NODE_OPTIONS', PLUGIN, ...args], env)
+}
+
+/** Starts a command without waiting, for parallel runs. */
+export function spawnRun (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise(resolve => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', d => { stdout += String(d) })
+    child.stderr.on('data', d => { stderr += String(d) })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, stdout, stderr, killed: signal !== null }) })
+  })
+}
+
+/** Revokes a token in Keystone (DELETE /v3/auth/tokens), the token revoking itself. */
+export async function revokeToken (authUrl: string, token: string): Promise<number> {
+  const res = await fetch(`${authUrl}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': token, 'x-subject-token': token } })
+  return res.status
+}

@@ -2,7 +2,7 @@ import t from 'tap'
 import { memoryLogger, startFakeKube, type FakeKube } from '../helpers/fake-kube.js'
 import { createKubeClient, type KubeClient } from '../../src/kube/client.js'
 import { Syncer, type SyncOutcome } from '../../src/sync/syncer.js'
-import { applyRoleMappings } from '../../src/sync/role-mappings.js'
+import { applyRoleMappings } from '../../src/authn/identity.js'
 import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../../src/config/sync-config.js'
 import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../../src/authn/types.js'
 
@@ -156,7 +156,7 @@ t.test('a namespace someone else created meanwhile (409) is fine; concurrent ide
   t.equal(f2.requests.filter(r => r.verb === 'list').length, 1, 'one run for three concurrent reviews')
 })
 
-t.test('role-mappings: groups added, username replaced; the binding names the mapped user (as Go)', async t => {
+t.test('role-mappings (authn applies them first, as Go): the binding names the mapped user', async t => {
   const cfg = parseSyncConfig(`data-types-to-sync: [role_assignments, projects]
 role-mappings:
 - keystone-role: member
@@ -165,11 +165,11 @@ role-mappings:
   username: cluster-admin-user
   groups: [admins]`, 't')
   const u = user(['member', 'k8s-admin'])
-  const mapped = applyRoleMappings(u, cfg)
+  const mapped = applyRoleMappings(u, cfg.roleMappings)
   t.equal(mapped.username, 'cluster-admin-user')
   t.same(mapped.groups, ['developers', 'admins'])
   t.equal(u.username, 'demo', 'input not mutated')
-  t.equal(applyRoleMappings(user(['reader']), cfg).username, 'demo')
+  t.equal(applyRoleMappings(user(['reader']), cfg.roleMappings).username, 'demo')
   const { fake, syncer } = await setup(t, cfg)
   await syncer.sync(mapped)
   t.same(fake.getObject('rolebindings', PID, `${UID}_member`)?.subjects[0].name, 'cluster-admin-user')

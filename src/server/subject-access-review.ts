@@ -51,7 +51,7 @@ const SubjectAccessReviewRequest = z.object({
     groups: groupList,
     group: groupList,
     // Validated by hand below: a record schema would copy keys such as "__proto__" onto a plain object.
-    extra: z.unknown()
+    extra: z.unknown().optional()
   }, { error: 'must be an object' })
 })
 

@@ -2,7 +2,8 @@
 // token with a pluggable `authenticate` (Keystone directly, or our webhook) and answers /version,
 // discovery (/api, /apis, the authentication.k8s.io group) and SelfSubjectReview, which is what
 // `kubectl version`, `kubectl get --raw /version` and `kubectl auth whoami` need.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:https'
+import { createServer } from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { testCerts } from './certs.js'

@@ -134,7 +134,8 @@ export async function run (cmd: string, args: string[], env: NodeJS.ProcessEnv, 
 }
 
 export async function kubectl (args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
-  return await run('kubectl', args, env)
+  // `env -u` drops the NODE_OPTIONS that tap adds to every child (see writeKubeconfig).
+  return await run('env', ['-u', 'NODE_OPTIONS', 'kubectl', ...args], env)
 }
 
 export async function plugin (args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
@@ -145,7 +146,7 @@ export async function plugin (args: string[], env: NodeJS.ProcessEnv): Promise<R
 /** Starts a command without waiting, for parallel runs. */
 export function spawnRun (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise(resolve => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', cmd, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', d => { stdout += String(d) })

@@ -22,7 +22,7 @@ interface Stored { resource: Resource, namespace: string, name: string, object: 
 interface Event { rv: number, resource: Resource, namespace: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Obj }
 interface Watch { resource: Resource, namespace: string, name?: string, res: ServerResponse, bookmarks: boolean, timer?: NodeJS.Timeout, endTimer?: NodeJS.Timeout }
 
-export interface FakeKubeRequest { method: string, path: string, query: string, verb: string, resource: string, namespace?: string, name?: string }
+export interface FakeKubeRequest { method: string, path: string, query: string, verb: string, resource: string, namespace?: string, name?: string, /** Parsed JSON body of a create. */ body?: any }
 
 export interface FakeKubeOptions {
   https?: boolean
@@ -271,6 +271,7 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
       let body: Obj
       try {
         body = JSON.parse(await readBody(req))
+        record.body = body
       } catch {
         send(res, 400, status(400, 'BadRequest', 'the body of the request was in an unknown format'))
         return

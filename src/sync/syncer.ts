@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../authn/types.js'
 import type { SyncConfig } from '../config/sync-config.js'
-import { errorMessage } from '../errors.js'
+import { KsaError, errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { KubeApiError } from '../kube/api-error.js'
 import type { KubeClient } from '../kube/client.js'
@@ -32,6 +32,19 @@ export interface SyncerOptions {
   /** How many completed syncs are remembered (default 10000). */
   rememberMax?: number
   onResult?: (outcome: SyncOutcome) => void
+  /**
+   * Longest a review waits for sync (default 5 s). Past it the review goes on ('error' outcome,
+   * logged) and the sync finishes in the background; once it has succeeded it is remembered like
+   * any other, since the objects are then in place. Go has no bound, so a hung apiserver hangs every login.
+   */
+  timeoutMs?: number
+}
+
+export class SyncTimeoutError extends KsaError {
+  constructor (ms: number) {
+    super('KSA_ERR_SYNC_TIMEOUT', `sync did not finish within ${ms} ms; the review goes on, sync continues in the background`)
+    this.name = 'SyncTimeoutError'
+  }
 }
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
@@ -56,12 +69,14 @@ export class Syncer {
   readonly #inflight = new Map<string, Promise<void>>()
   /** Last run per user+namespace; a new run for the same pair waits for it. */
   readonly #tails = new Map<string, Promise<unknown>>()
+  readonly #timeoutMs: number
 
   constructor (opts: SyncerOptions) {
     this.#client = opts.client
     this.#getConfig = opts.getConfig
     this.#log = opts.logger
     this.#onResult = opts.onResult
+    this.#timeoutMs = opts.timeoutMs ?? 5_000
     const ttl = opts.rememberTtlMs ?? 5 * 60_000
     if (ttl > 0) this.#remembered = new LRUCache<string, true>({ max: opts.rememberMax ?? 10_000, ttl, ttlAutopurge: false })
   }
@@ -72,13 +87,21 @@ export class Syncer {
   /** Never throws. */
   async sync (user: UserInfo): Promise<void> {
     let outcome: SyncOutcome
+    let timer: NodeJS.Timeout | undefined
     try {
-      outcome = await this.#sync(user)
+      const deadline = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new SyncTimeoutError(this.#timeoutMs)), this.#timeoutMs)
+      })
+      const run = this.#sync(user)
+      run.catch(() => {}) // a run that loses the race must not become an unhandled rejection
+      outcome = await Promise.race([run, deadline])
     } catch (err) {
       outcome = 'error'
       const fields: Record<string, unknown> = { user: user.username, userId: user.uid, err: errorMessage(err) }
       if (err instanceof KubeApiError) { fields.status = err.status; fields.reason = err.reason }
       this.#log.warn(fields, 'Keystone to Kubernetes sync failed; authentication is not affected')
+    } finally {
+      clearTimeout(timer)
     }
     try { this.#onResult?.(outcome) } catch { /* a metrics hook must not break authentication */ }
   }

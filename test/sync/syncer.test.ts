@@ -184,3 +184,26 @@ t.test('the client interface is enough to fake: a throwing client is still an er
   await s.sync(user(['member']))
   t.same(outcomes, ['error'])
 })
+
+t.test('a hung apiserver does not hold the review past timeoutMs; the sync finishes in the background', async t => {
+  const { logger, records } = await memoryLogger()
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  let calls = 0
+  const hang = async (): Promise<null> => { calls++; await gate; return null }
+  const ok = async (): Promise<'created'> => 'created'
+  const client = { server: 'x', getNamespace: hang, createNamespace: ok, listRoleBindings: async () => [], createRoleBinding: ok, deleteRoleBinding: async () => 'deleted' as const, listConfigMaps: null as any, watchConfigMaps: null as any, close: async () => {} } satisfies KubeClient
+  const outcomes: SyncOutcome[] = []
+  const s = new Syncer({ client, getConfig: () => BOTH, logger, onResult: o => outcomes.push(o), timeoutMs: 50 })
+  await s.sync(user(['member']))
+  t.same(outcomes, ['error'], 'returned although the apiserver has not answered')
+  t.ok(records.some(r => /did not finish within 50 ms/.test(r.err)))
+  await s.sync(user(['member']))
+  t.same(outcomes, ['error', 'error'], 'a second review joins the same hung run and is not held either')
+  t.equal(calls, 1)
+  release()
+  await new Promise(resolve => setTimeout(resolve, 20))
+  await s.sync(user(['member']))
+  t.same(outcomes, ['error', 'error', 'remembered'], 'the background run completed and is remembered')
+  t.equal(calls, 1)
+})

@@ -131,8 +131,9 @@ export function missingSettings (s: Settings): Missing[] {
   if (s.authUrl === undefined) out.push('authUrl')
   const needUser = method === 'password' || (method === 'application_credential' && s.appCredId === undefined)
   if (needUser && s.userId === undefined) {
-    if (s.userName === undefined) out.push('userName')
+    // The Go plugin's prompt order: URL, domain, user, project, password.
     if (s.userDomain === undefined) out.push('userDomain')
+    if (s.userName === undefined) out.push('userName')
   }
   if (method !== 'application_credential') {
     if (s.projectId === undefined) {

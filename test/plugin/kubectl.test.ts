@@ -187,7 +187,7 @@ t.test('non-interactive with the password missing: fails at once, naming what is
   writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: { OS_AUTH_URL: proxy.url } })
   const r = await kubectl(['get', '--raw', '/version'], sb.env)
   t.not(r.code, 0)
-  t.match(r.stderr, /missing user name .*user domain .*project .*password/)
+  t.match(r.stderr, /missing user domain .*user name .*project .*password/)
 })
 
 t.test('parallel kubectl runs with an empty cache make one login', async t => {

@@ -12,6 +12,12 @@ import type { AccessRequest, Decision, NonResourceAttributes, ResourceAttributes
 export interface CompileOptions {
   /** Go behaviour: a v2 key `ns/pods` also grants `pods/log`, `pods/exec`, ... */
   subresourceCompat?: boolean
+  /**
+   * Opt-in, not Go: in v2 keys, a request without a namespace (cluster-scoped, or a list across
+   * all namespaces) is matched only by a namespace part of `*`. In Go (the default) it matches
+   * every namespace part, so `default/pods: [list]` also allows listing pods in all namespaces.
+   */
+  strictNamespaces?: boolean
 }
 
 /** What the matchers need to know about the requesting user, computed once per request. */
@@ -159,10 +165,13 @@ function compileV2Resource (rules: PermissionRule[], opts: CompileOptions): Reso
     keys.push(key)
   }
   const compat = opts.subresourceCompat === true
+  const strictNamespaces = opts.strictNamespaces === true
   return (a) => {
     for (const k of keys) {
       if (!k.anyVerb && !k.verbs.has(a.verb)) continue
-      if (!matchNamePattern(k.namespace, a.namespace)) continue
+      if (strictNamespaces && a.namespace === '') {
+        if (k.namespace.pattern.kind !== 'any') continue
+      } else if (!matchNamePattern(k.namespace, a.namespace)) continue
       if (!matchNamePattern(k.resource, a.resource)) continue
       if (k.subresource !== undefined) {
         if (a.subresource === '' || !matchNamePattern(k.subresource, a.subresource, false)) continue

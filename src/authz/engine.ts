@@ -17,6 +17,8 @@ export interface PolicyEngineOptions {
   cacheMax?: number
   /** Go behaviour for v2 keys: `ns/pods` also grants `pods/<any subresource>`. */
   subresourceCompat?: boolean
+  /** Opt-in, not Go: a v2 namespace part other than `*` does not match cluster-wide requests. */
+  strictNamespaces?: boolean
   /** Called after every load() (ok or error), e.g. to count reloads in a metric. */
   onReload?: (result: ReloadResult, source: string) => void
 }
@@ -95,7 +97,10 @@ export class PolicyEngine {
     let warnings: PolicyIssue[]
     try {
       const parsed = loadPolicy(text, source)
-      compiled = compilePolicy(parsed.entries, { subresourceCompat: this.opts.subresourceCompat === true })
+      compiled = compilePolicy(parsed.entries, {
+        subresourceCompat: this.opts.subresourceCompat === true,
+        strictNamespaces: this.opts.strictNamespaces === true
+      })
       warnings = parsed.issues.filter(i => i.severity === 'warning')
     } catch (err) {
       const configErr = err instanceof ConfigError ? err : new ConfigError(`cannot load authorization policy ${source}: ${errorMessage(err)}`, { cause: err })

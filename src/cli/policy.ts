@@ -45,7 +45,8 @@ const EVAL_FLAGS: FlagSpec[] = [
   { name: 'group', type: 'string', help: 'API group of the resource ("" is the core group)' },
   { name: 'name', type: 'string', help: 'Object name' },
   { name: 'path', type: 'string', help: 'Non-resource path, e.g. /healthz (instead of --resource)' },
-  { name: 'authorization-subresource-compat', type: 'bool', help: 'Go behaviour: a v2 key "ns/pods" also grants pods/log, pods/exec, ...' }
+  { name: 'authorization-subresource-compat', type: 'bool', help: 'Go behaviour: a v2 key "ns/pods" also grants pods/log, pods/exec, ...' },
+  { name: 'authorization-strict-namespaces', type: 'bool', help: 'Not Go: a v2 namespace other than "*" does not match cluster-wide requests' }
 ]
 
 const USAGE = `Usage:
@@ -151,7 +152,11 @@ async function evaluate (argv: string[], io: PolicyCommandIO): Promise<number> {
     io.stderr(`${file}: cannot read: ${errorMessage(err)}\n`)
     return EXIT_NO
   }
-  const engine = new PolicyEngine({ cacheMax: 0, subresourceCompat: getBool(flags, 'authorization-subresource-compat') === true })
+  const engine = new PolicyEngine({
+    cacheMax: 0,
+    subresourceCompat: getBool(flags, 'authorization-subresource-compat') === true,
+    strictNamespaces: getBool(flags, 'authorization-strict-namespaces') === true
+  })
   try {
     engine.load(text, file)
   } catch (err) {

@@ -77,6 +77,13 @@ t.test('eval: --authorization-subresource-compat restores the Go behaviour', asy
   t.equal((await run(...args, '--authorization-subresource-compat')).code, 0)
 })
 
+t.test('eval: --authorization-strict-namespaces', async t => {
+  const dir = t.testdir({ 'p.json': JSON.stringify([{ resource_permissions: { 'default/pods': ['list'] } }]) })
+  const args = ['eval', join(dir, 'p.json'), '--user', 'a', '--verb', 'list', '--resource', 'pods']
+  t.equal((await run(...args)).code, 0, 'Go: listing across all namespaces is allowed')
+  t.equal((await run(...args, '--authorization-strict-namespaces')).code, 1)
+})
+
 t.test('eval: an invalid policy is denied with a pointer to check', async t => {
   const dir = t.testdir({ 'p.json': '[{"match": "x"}]' })
   const r = await run('eval', join(dir, 'p.json'), '--verb', 'get', '--path', '/')

@@ -6,7 +6,7 @@ import { accessRequest, decideEverywhere, engineWith, type Ask, type Who } from 
 
 type Case = [string, Who, Ask, boolean]
 
-function check (name: string, policy: unknown, cases: Case[], opts: { subresourceCompat?: boolean } = {}): void {
+function check (name: string, policy: unknown, cases: Case[], opts: { subresourceCompat?: boolean, strictNamespaces?: boolean } = {}): void {
   t.test(name, async t => {
     const engine = engineWith(JSON.stringify(policy), opts)
     for (const [title, who, ask, expected] of cases) {
@@ -139,6 +139,25 @@ const subresourceCases = (compat: boolean): Case[] => [
 ]
 check('v2 subresources, default (RBAC-like)', subresourcePolicy, subresourceCases(false))
 check('v2 subresources, subresourceCompat (Go)', subresourcePolicy, subresourceCases(true), { subresourceCompat: true })
+
+// --- cluster-wide requests: Go by default, strictNamespaces opt-in ---
+
+const namespacePolicy = [{ users, resource_permissions: {
+  'default/pods': ['list'],
+  '!kube-system/nodes': ['get'],
+  "['default']/secrets": ['list'],
+  '*/namespaces': ['get']
+} }]
+const namespaceCases = (strict: boolean): Case[] => [
+  ['exact namespace, same namespace', demoMember, { verb: 'list', namespace: 'default', resource: 'pods' }, true],
+  ['exact namespace, all namespaces', demoMember, { verb: 'list', resource: 'pods' }, !strict],
+  ['negated namespace, cluster-scoped', demoMember, { verb: 'get', resource: 'nodes' }, !strict],
+  ['negated namespace, a namespace', demoMember, { verb: 'get', namespace: 'dev', resource: 'nodes' }, true],
+  ['listed namespace, all namespaces', demoMember, { verb: 'list', resource: 'secrets' }, !strict],
+  ['"*" namespace, cluster-scoped', demoMember, { verb: 'get', resource: 'namespaces' }, true]
+]
+check('cluster-wide requests, default (Go: the empty namespace matches every pattern)', namespacePolicy, namespaceCases(false))
+check('cluster-wide requests, strictNamespaces (only "*" matches them)', namespacePolicy, namespaceCases(true), { strictNamespaces: true })
 
 // --- v1 ---
 

@@ -207,3 +207,12 @@ t.test('a hung apiserver does not hold the review past timeoutMs; the sync finis
   t.same(outcomes, ['error', 'error', 'remembered'], 'the background run completed and is remembered')
   t.equal(calls, 1)
 })
+
+t.test('different role sets of one user for one namespace run one after the other (no interleaved list/create/delete)', async t => {
+  const { fake, syncer, outcomes } = await setup(t)
+  await Promise.all([syncer.sync(user(['member', 'reader'])), syncer.sync(user(['member']))])
+  t.same(outcomes, ['ok', 'ok'])
+  t.same(bindings(fake, NS), [`${UID}_member`], 'the later review wins')
+  const verbs = fake.requests.filter(r => r.resource === 'rolebindings').map(r => r.verb)
+  t.same(verbs, ['list', 'create', 'create', 'list', 'delete'], 'second run starts after the first finished')
+})

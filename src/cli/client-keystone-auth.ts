@@ -61,7 +61,7 @@ async function runToken (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<number
       settings,
       cache,
       marginMs: getNumber(p, 'cache-margin') ?? 5 * 60_000,
-      revalidateAfterMs: getNumber(p, 'revalidate-after') ?? 5 * 60_000,
+      revalidateAfterMs: getNumber(p, 'revalidate-after') ?? 60_000,
       timeoutMs: getNumber(p, 'timeout') ?? 30_000,
       interactive,
       prompter: Prompter === undefined ? undefined : () => (prompter ??= new Prompter()),

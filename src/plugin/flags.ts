@@ -27,7 +27,7 @@ export const CREDENTIAL_FLAGS: FlagSpec[] = [
   { name: 'token-cache', type: 'string', env: ['CLIENT_KEYSTONE_AUTH_TOKEN_CACHE'], default: 'disk', help: 'Where to keep tokens between runs: disk, keyring or none' },
   { name: 'no-cache', type: 'bool', help: 'Neither read nor write the token cache (same as --token-cache=none)' },
   { name: 'cache-margin', type: 'duration', env: ['CLIENT_KEYSTONE_AUTH_CACHE_MARGIN'], default: '5m', help: 'Log in again when a cached token expires within this time' },
-  { name: 'revalidate-after', type: 'duration', env: ['CLIENT_KEYSTONE_AUTH_REVALIDATE_AFTER'], default: '5m', help: 'Check a cached token with Keystone before use when it was last checked longer ago than this (0 = always)' },
+  { name: 'revalidate-after', type: 'duration', env: ['CLIENT_KEYSTONE_AUTH_REVALIDATE_AFTER'], default: '1m', help: 'Check a cached token with Keystone (a cheap GET) before use when it was last checked longer ago than this; 0 = always' },
   { name: 'timeout', type: 'duration', env: ['CLIENT_KEYSTONE_AUTH_TIMEOUT'], default: '30s', help: 'Timeout of each Keystone request' }
 ]
 

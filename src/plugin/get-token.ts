@@ -1,5 +1,4 @@
 import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
-import type { IssuedToken } from '../keystone/types.js'
 import { TokenCache, type CacheEntry } from './cache.js'
 import type { Prompter } from './prompt.js'
 import {
@@ -134,7 +133,6 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
     const issued = await login(s, authUrl, opts.timeoutMs)
     if (cache !== undefined) {
       const at = new Date(now()).toISOString()
-      const scope = issued.info.scope
       const entry: CacheEntry = {
         version: 1,
         token: issued.token,
@@ -142,11 +140,11 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
         issuedAt: at,
         lastValidatedAt: at,
         authUrl,
-        userId: issued.info.user.id,
-        userName: issued.info.user.name,
+        userId: issued.userId,
+        userName: issued.userName,
         servedTo: [{ ppid: opts.ppid, at }]
       }
-      if (scope.kind === 'project') { entry.projectId = scope.project.id; entry.projectName = scope.project.name }
+      if (issued.projectId !== undefined) { entry.projectId = issued.projectId; entry.projectName = issued.projectName ?? '' }
       try {
         cache.write(key, entry)
       } catch (err) {
@@ -194,42 +192,35 @@ function serve (cache: TokenCache, key: string, e: CacheEntry, opts: GetTokenOpt
   return { token: e.token, expiresAt: new Date(e.expiresAt), source: 'cache' }
 }
 
-async function newClient (s: Settings, authUrl: string, timeoutMs: number): Promise<import('../keystone/client.js').KeystoneClient> {
-  const { KeystoneClient } = await import('../keystone/client.js')
-  const o: import('../keystone/client.js').KeystoneClientOptions = { url: authUrl, timeoutMs, userAgent: ['client-keystone-auth'], connections: 1 }
-  try {
-    if (s.cacert !== undefined) o.caFile = s.cacert.value
-    if (s.cert !== undefined && s.key !== undefined) { o.certFile = s.cert.value; o.keyFile = s.key.value }
-    return new KeystoneClient(o)
-  } catch (err) {
-    throw new KsaError('KSA_ERR_TLS_FILES', `cannot read the TLS files (--cacert, --cert, --key): ${errorMessage(err)}`)
-  }
+async function liteOptions (s: Settings, authUrl: string, timeoutMs: number): Promise<import('./keystone-lite.js').LiteOptions> {
+  const { VERSION } = await import('../version.js')
+  const o: import('./keystone-lite.js').LiteOptions = { url: authUrl, timeoutMs, userAgent: `client-keystone-auth/${VERSION}` }
+  if (s.cacert !== undefined) o.caFile = s.cacert.value
+  if (s.cert !== undefined && s.key !== undefined) { o.certFile = s.cert.value; o.keyFile = s.key.value }
+  return o
 }
 
 /** true: valid; false: Keystone says it is not; undefined: Keystone could not say. */
 async function checkToken (s: Settings, authUrl: string, token: string, timeoutMs: number): Promise<boolean | undefined> {
-  let client: Awaited<ReturnType<typeof newClient>> | undefined
   try {
-    client = await newClient(s, authUrl, Math.min(timeoutMs, 10_000))
-    return (await client.validateToken(token)) !== null
+    const { validateToken } = await import('./keystone-lite.js')
+    return await validateToken(await liteOptions(s, authUrl, Math.min(timeoutMs, 10_000)), token)
   } catch {
     return undefined
-  } finally {
-    await client?.close()
   }
 }
 
-export async function login (s: Settings, authUrl: string, timeoutMs: number): Promise<IssuedToken> {
-  const client = await newClient(s, authUrl, timeoutMs)
+export async function login (s: Settings, authUrl: string, timeoutMs: number): Promise<import('./keystone-lite.js').LiteToken> {
+  const { issueToken } = await import('./keystone-lite.js')
   const { auth, scope } = loginRequest(s)
   try {
-    return await client.issueToken(auth, scope)
+    return await issueToken(await liteOptions(s, authUrl, timeoutMs), auth, scope)
   } catch (err) {
     throw explainLoginError(err, s, authUrl)
-  } finally {
-    await client.close()
   }
 }
+
+export { liteOptions }
 
 export class LoginFailedError extends KsaError {
   constructor (code: string, message: string) {

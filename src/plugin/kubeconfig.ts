@@ -3,7 +3,7 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { getBool, getList, getString, parseDuration, type ParsedFlags } from '../cli/flags.js'
 import { ConfigError, KsaError, UsageError, errorMessage } from '../errors.js'
-import { completeSettings, login } from './get-token.js'
+import { completeSettings, liteOptions, login } from './get-token.js'
 import { methodOf, normalizeAuthUrl, type Settings } from './settings.js'
 
 // `client-keystone-auth kubeconfig`: the "download kubeconfig" button as a command. It writes (or
@@ -88,11 +88,8 @@ interface CreatedCredential { id: string, name: string, secret: string, expiresA
 
 async function createApplicationCredential (p: ParsedFlags, s: Settings, authUrl: string, clusterName: string, timeoutMs: number): Promise<CreatedCredential> {
   const issued = await login(s, authUrl, timeoutMs)
-  const { KeystoneClient } = await import('../keystone/client.js')
-  const o: import('../keystone/client.js').KeystoneClientOptions = { url: authUrl, timeoutMs, userAgent: ['client-keystone-auth'], connections: 1 }
-  if (s.cacert !== undefined) o.caFile = s.cacert.value
-  if (s.cert !== undefined && s.key !== undefined) { o.certFile = s.cert.value; o.keyFile = s.key.value }
-  const client = new KeystoneClient(o)
+  const lite = await import('./keystone-lite.js')
+  const o = await liteOptions(s, authUrl, timeoutMs)
   const day = new Date().toISOString().slice(0, 10)
   const name = getString(p, 'new-credential-name') ?? `kubectl-${clusterName}-${day}-${Math.random().toString(36).slice(2, 6)}`
   const body: Record<string, unknown> = { name, description: `kubectl access to ${clusterName} (client-keystone-auth kubeconfig)` }
@@ -101,7 +98,7 @@ async function createApplicationCredential (p: ParsedFlags, s: Settings, authUrl
   const roles = getList(p, 'new-credential-role')
   if (roles !== undefined && roles.length > 0) body.roles = roles.map(r => ({ name: r }))
   try {
-    const res = await client.json('POST', `/users/${encodeURIComponent(issued.info.user.id)}/application_credentials`, issued.token, { application_credential: body })
+    const res = await lite.call(o, 'POST', `/users/${encodeURIComponent(issued.userId)}/application_credentials`, { 'x-auth-token': issued.token }, { application_credential: body })
     const ac = (res.body as { application_credential?: { id?: unknown, name?: unknown, secret?: unknown, expires_at?: unknown, project_id?: unknown } } | undefined)?.application_credential
     if (res.status !== 201 || typeof ac?.id !== 'string' || typeof ac.secret !== 'string') {
       const msg = (res.body as { error?: { message?: string } } | undefined)?.error?.message ?? ''
@@ -115,8 +112,9 @@ async function createApplicationCredential (p: ParsedFlags, s: Settings, authUrl
       expiresAt: typeof ac.expires_at === 'string' ? ac.expires_at : null,
       projectId: typeof ac.project_id === 'string' ? ac.project_id : ''
     }
-  } finally {
-    await client.close()
+  } catch (err) {
+    if (err instanceof KsaError) throw err
+    throw new KsaError('KSA_ERR_APP_CRED', errorMessage(err))
   }
 }
 

@@ -233,7 +233,8 @@ t.test('logout forgets the cached token; the next run logs in again', async t =>
 t.test('a cached token revoked in Keystone does not lock the user out', async t => {
   t.test('kubectl\'s re-run after the 401 is detected, and the next command works', async t => {
     const sb = sandbox()
-    writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: demoEnv() })
+    // --revalidate-after=1h: the periodic check must not hide the re-run detection tested here.
+    writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: demoEnv(), args: ['--revalidate-after=1h'] })
     const before = proxy.logins()
     t.equal((await kubectl(['get', '--raw', '/version'], sb.env)).code, 0)
     const old = JSON.parse(readFileSync(cacheFiles(sb.cacheDir)[0]!, 'utf8')).token as string

@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs'
+import type { IncomingHttpHeaders } from 'node:http'
+import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
+import type { AuthMethod, DomainSel, ScopeRequest, UserRef } from '../keystone/types.js'
+
+// The three Keystone calls the plugin makes (log in, check a token, create an application
+// credential) over node:http/https. The server's KeystoneClient (undici + zod) costs about
+// 0.4 s of CPU to load, more than the login itself; kubectl waits for this process on every
+// command, so the plugin keeps to the built-in modules. Errors are the same classes as
+// KeystoneClient's, with the network error (and its code) as `cause`.
+
+export interface LiteOptions {
+  /** Normalized identity URL ending in /v3. */
+  url: string
+  caFile?: string
+  certFile?: string
+  keyFile?: string
+  timeoutMs: number
+  userAgent?: string
+}
+
+export interface LiteToken {
+  token: string
+  expiresAt: Date
+  userId: string
+  userName: string
+  projectId?: string
+  projectName?: string
+}
+
+interface Answer { status: number, headers: IncomingHttpHeaders, body: unknown }
+
+const MAX_BODY = 4 * 1024 * 1024
+
+export async function call (o: LiteOptions, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Answer> {
+  const url = new URL(o.url + path)
+  const mod = url.protocol === 'https:' ? await import('node:https') : await import('node:http')
+  const tls: Record<string, unknown> = {}
+  if (url.protocol === 'https:') {
+    const read = (file: string, what: string): Buffer => {
+      try {
+        return readFileSync(file)
+      } catch (err) {
+        throw new KsaError('KSA_ERR_TLS_FILES', `cannot read the ${what} file ${file}: ${(err as { code?: string }).code ?? errorMessage(err)}`)
+      }
+    }
+    if (o.caFile !== undefined) tls.ca = read(o.caFile, 'CA (--cacert/OS_CACERT)')
+    if (o.certFile !== undefined) tls.cert = read(o.certFile, 'client certificate (--cert/OS_CERT)')
+    if (o.keyFile !== undefined) tls.key = read(o.keyFile, 'client key (--key/OS_KEY)')
+  }
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  const h: Record<string, string> = { accept: 'application/json', 'user-agent': o.userAgent ?? 'client-keystone-auth', ...headers }
+  if (payload !== undefined) { h['content-type'] = 'application/json'; h['content-length'] = String(Buffer.byteLength(payload)) }
+  return await new Promise<Answer>((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      const e = err as { code?: string }
+      const what = e.code === 'ETIMEDOUT_KSA' ? `no answer within ${o.timeoutMs} ms` : `${e.code !== undefined ? `${e.code}: ` : ''}${errorMessage(err)}`
+      reject(new KeystoneUnavailableError(`Keystone at ${o.url} is unreachable: ${what}`, { cause: err }))
+    }
+    const req = mod.request(url, { method, headers: h, ...tls }, res => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('data', (c: Buffer) => {
+        size += c.length
+        if (size > MAX_BODY) { req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`)); return }
+        chunks.push(c)
+      })
+      res.on('end', () => {
+        clearTimeout(timer)
+        const text = Buffer.concat(chunks).toString('utf8')
+        let parsed: unknown = text
+        try { parsed = text === '' ? undefined : JSON.parse(text) } catch {}
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed })
+      })
+      res.on('error', fail)
+    })
+    const timer = setTimeout(() => {
+      const err = Object.assign(new Error('timeout'), { code: 'ETIMEDOUT_KSA' })
+      req.destroy(err)
+    }, o.timeoutMs)
+    req.on('error', err => { clearTimeout(timer); fail(err) })
+    req.end(payload)
+  })
+}
+
+function domainJson (d: DomainSel): Record<string, string> {
+  return 'id' in d ? { id: d.id } : { name: d.name }
+}
+
+function userJson (u: UserRef): Record<string, unknown> {
+  return 'id' in u ? { id: u.id } : { name: u.name, domain: domainJson(u.domain) }
+}
+
+/** POST /v3/auth/tokens body (the same JSON as KeystoneClient's authRequestBody). */
+export function loginBody (auth: AuthMethod, scope?: ScopeRequest): unknown {
+  let identity: Record<string, unknown>
+  if (auth.method === 'password') {
+    identity = { methods: ['password'], password: { user: { ...userJson(auth.user), password: auth.password } } }
+  } else if (auth.method === 'application_credential') {
+    identity = {
+      methods: ['application_credential'],
+      application_credential: 'id' in auth ? { id: auth.id, secret: auth.secret } : { name: auth.name, user: userJson(auth.user), secret: auth.secret }
+    }
+  } else {
+    identity = { methods: ['token'], token: { id: auth.token } }
+  }
+  const body: Record<string, unknown> = { identity }
+  if (scope === 'unscoped') body.scope = 'unscoped'
+  else if (scope !== undefined) {
+    if ('project' in scope) body.scope = { project: 'id' in scope.project ? { id: scope.project.id } : { name: scope.project.name, domain: domainJson(scope.project.domain) } }
+    else if ('domain' in scope) body.scope = { domain: domainJson(scope.domain) }
+    else body.scope = { system: { all: true } }
+  }
+  return { auth: body }
+}
+
+function keystoneMessage (body: unknown): string {
+  const m = (body as { error?: { message?: unknown } } | undefined)?.error?.message
+  return typeof m === 'string' ? m.slice(0, 300) : ''
+}
+
+export async function issueToken (o: LiteOptions, auth: AuthMethod, scope?: ScopeRequest): Promise<LiteToken> {
+  const res = await call(o, 'POST', '/auth/tokens?nocatalog', {}, loginBody(auth, scope))
+  if (res.status === 201 || res.status === 200) {
+    const raw = res.headers['x-subject-token']
+    const token = Array.isArray(raw) ? raw[0] : raw
+    const t = (res.body as { token?: { expires_at?: unknown, user?: { id?: unknown, name?: unknown }, project?: { id?: unknown, name?: unknown } } } | undefined)?.token
+    const expiresAt = new Date(typeof t?.expires_at === 'string' ? t.expires_at : NaN)
+    if (token === undefined || token === '' || Number.isNaN(expiresAt.getTime()) || typeof t?.user?.id !== 'string') {
+      throw new KeystoneUnavailableError(`Keystone at ${o.url} answered the login without a usable token`)
+    }
+    const out: LiteToken = { token, expiresAt, userId: t.user.id, userName: typeof t.user.name === 'string' ? t.user.name : '' }
+    if (typeof t.project?.id === 'string') { out.projectId = t.project.id; out.projectName = typeof t.project.name === 'string' ? t.project.name : '' }
+    return out
+  }
+  const msg = keystoneMessage(res.body)
+  if (res.status >= 400 && res.status < 500) throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
+  throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
+}
+
+/** Self-validation: true when valid, false when Keystone says it is not (401/404); throws when it cannot say. */
+export async function validateToken (o: LiteOptions, token: string): Promise<boolean> {
+  const res = await call(o, 'GET', '/auth/tokens?nocatalog', {
+    'x-auth-token': token, 'x-subject-token': token, 'openstack-identity-access-rules': '1.0'
+  })
+  if (res.status === 200) return true
+  if (res.status === 401 || res.status === 404) return false
+  throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the token check`)
+}

@@ -1,26 +1,65 @@
 import type { Logger } from 'pino'
+import { PolicyEngine } from '../authz/engine.js'
+import { PolicyFileWatcher } from '../authz/policy-file.js'
 import type { ServerOptions } from '../config/server-options.js'
 import type { AccessReviewResult } from './app.js'
 import type { Metrics } from './metrics.js'
 import type { Readiness } from './readiness.js'
+import { parseSubjectAccessReview, subjectAccessReviewResponse } from './subject-access-review.js'
 
 export interface AccessReviewer {
+  engine: PolicyEngine
   review: (body: unknown) => AccessReviewResult
   close: () => void
 }
 
-const SAR_VERSIONS = new Set(['authorization.k8s.io/v1', 'authorization.k8s.io/v1beta1'])
+/**
+ * SubjectAccessReview: wire format in, decision of the policy engine out. The policy comes from
+ * --keystone-policy-file (watched); the ConfigMap source, when configured, feeds the same engine.
+ */
+export async function createAccessReviewer (opts: ServerOptions, deps: { logger: Logger, metrics: Metrics, readiness: Readiness }): Promise<AccessReviewer> {
+  const { metrics, logger } = deps
+  const engine = new PolicyEngine({
+    cacheMax: opts['authz-cache-size'],
+    subresourceCompat: opts['authorization-subresource-compat'],
+    onReload: result => {
+      metrics.configReloads.inc({ config: 'policy', result })
+      metrics.configLastReloadOk.set({ config: 'policy' }, result === 'ok' ? 1 : 0)
+    }
+  })
+  let watcher: PolicyFileWatcher | undefined
+  const file = opts['keystone-policy-file']
+  if (file !== undefined) {
+    // Throws ConfigError naming entry and field: a broken file at start-up stops the server.
+    watcher = new PolicyFileWatcher({ path: file, engine, logger })
+  } else if (opts['policy-configmap-name'] === undefined) {
+    logger.warn('no --keystone-policy-file or --policy-configmap-name: every SubjectAccessReview is answered allowed=false (use RBAC for authorization)')
+  }
 
-// Until the policy engine is wired in: every well-formed review is answered 200, allowed: false.
-export async function createAccessReviewer (_opts: ServerOptions, _deps: { logger: Logger, metrics: Metrics, readiness: Readiness }): Promise<AccessReviewer> {
+  deps.readiness.add('policy', () => {
+    const s = engine.status
+    // A broken update keeps the last good policy: still ready, but the detail says why.
+    const detail = s.loaded
+      ? `${s.entries} entries from ${s.source ?? '?'}${s.lastError !== undefined ? `; last update rejected: ${s.lastError}` : ''}`
+      : `no policy (${s.lastError ?? 'every request is denied'})`
+    return { ok: true, detail }
+  })
+
   return {
+    engine,
     review (body: unknown): AccessReviewResult {
-      const b = body as { apiVersion?: unknown, spec?: unknown }
-      if (typeof b.apiVersion !== 'string' || !SAR_VERSIONS.has(b.apiVersion)) return { ok: false, reason: 'invalid SubjectAccessReview: apiVersion must be authorization.k8s.io/v1 or v1beta1' }
-      if (typeof b.spec !== 'object' || b.spec === null) return { ok: false, reason: 'invalid SubjectAccessReview: spec must be an object' }
-      const reason = 'no policy configured'
-      return { ok: true, apiVersion: b.apiVersion, allowed: false, reason, response: { apiVersion: b.apiVersion, kind: 'SubjectAccessReview', status: { allowed: false, reason } } }
+      const parsed = parseSubjectAccessReview(body)
+      if (!parsed.ok) return parsed
+      const before = engine.cacheStats
+      const decision = engine.authorize(parsed.request)
+      const after = engine.cacheStats
+      if (after.hits > before.hits) metrics.decisionCache.inc({ result: 'hit' })
+      else if (after.misses > before.misses) metrics.decisionCache.inc({ result: 'miss' })
+      metrics.decisionCacheSize.set(after.size)
+      return { ok: true, apiVersion: parsed.apiVersion, allowed: decision.allowed, reason: decision.reason, response: subjectAccessReviewResponse(parsed.apiVersion, decision) }
     },
-    close () {}
+    close () {
+      watcher?.close()
+    }
   }
 }

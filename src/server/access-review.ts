@@ -1,7 +1,10 @@
 import type { Logger } from 'pino'
 import { PolicyEngine } from '../authz/engine.js'
 import { PolicyFileWatcher } from '../authz/policy-file.js'
+import { loadPolicy } from '../authz/policy.js'
 import type { ServerOptions } from '../config/server-options.js'
+import type { KubeClient } from '../kube/client.js'
+import { configSource, type ConfigSource } from '../kube/config-source.js'
 import type { AccessReviewResult } from './app.js'
 import type { Metrics } from './metrics.js'
 import type { Readiness } from './readiness.js'
@@ -17,7 +20,7 @@ export interface AccessReviewer {
  * SubjectAccessReview: wire format in, decision of the policy engine out. The policy comes from
  * --keystone-policy-file (watched); the ConfigMap source, when configured, feeds the same engine.
  */
-export async function createAccessReviewer (opts: ServerOptions, deps: { logger: Logger, metrics: Metrics, readiness: Readiness }): Promise<AccessReviewer> {
+export async function createAccessReviewer (opts: ServerOptions, deps: { logger: Logger, metrics: Metrics, readiness: Readiness, kube?: KubeClient }): Promise<AccessReviewer> {
   const { metrics, logger } = deps
   const engine = new PolicyEngine({
     cacheMax: opts['authz-cache-size'],
@@ -28,11 +31,40 @@ export async function createAccessReviewer (opts: ServerOptions, deps: { logger:
     }
   })
   let watcher: PolicyFileWatcher | undefined
+  let fromConfigMap: ConfigSource<{ text: string, source: string } | null> | undefined
   const file = opts['keystone-policy-file']
+  const cmName = opts['policy-configmap-name']
   if (file !== undefined) {
     // Throws ConfigError naming entry and field: a broken file at start-up stops the server.
+    // The file takes precedence over the ConfigMap, as in Go, and is itself watched.
     watcher = new PolicyFileWatcher({ path: file, engine, logger })
-  } else if (opts['policy-configmap-name'] === undefined) {
+    if (cmName !== undefined) logger.info({ configmap: cmName }, 'policy: --keystone-policy-file takes precedence; the policy ConfigMap is not watched')
+  } else if (cmName !== undefined && deps.kube !== undefined) {
+    const namespace = opts['configmap-namespace']
+    fromConfigMap = configSource({
+      what: 'policy',
+      configMap: { client: deps.kube, namespace, name: cmName, key: 'policies' },
+      // Validate here, so that LiveConfig refuses a broken edit and keeps the last good policy.
+      parse: (text, source) => { loadPolicy(text, source); return { text, source } },
+      empty: () => null,
+      logger,
+      onApply: value => {
+        if (value === null) {
+          // A deleted ConfigMap (or one without `policies`) means no policy, as in Go.
+          engine.clear(`ConfigMap ${namespace}/${cmName} (absent)`)
+          metrics.configReloads.inc({ config: 'policy', result: 'ok' })
+          metrics.configLastReloadOk.set({ config: 'policy' }, 1)
+        } else {
+          engine.load(value.text, value.source)
+        }
+      },
+      onReject: err => engine.reportError((err as Error).message, `ConfigMap ${namespace}/${cmName}`)
+    })
+    void fromConfigMap.start()
+    deps.readiness.add('policy-configmap', () => fromConfigMap?.ready === true
+      ? { ok: true, detail: fromConfigMap.detail ?? `ConfigMap ${namespace}/${cmName} listed` }
+      : { ok: false, detail: fromConfigMap?.detail ?? `ConfigMap ${namespace}/${cmName} not listed yet` })
+  } else {
     logger.warn('no --keystone-policy-file or --policy-configmap-name: every SubjectAccessReview is answered allowed=false (use RBAC for authorization)')
   }
 
@@ -60,6 +92,7 @@ export async function createAccessReviewer (opts: ServerOptions, deps: { logger:
     },
     close () {
       watcher?.close()
+      fromConfigMap?.close()
     }
   }
 }

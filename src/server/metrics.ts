@@ -82,9 +82,16 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly kubeRequests = new Counter({
+    name: 'k8s_keystone_auth_kubernetes_requests_total',
+    help: 'Requests to the Kubernetes API, by verb, resource and status code (or "error")',
+    labelNames: ['verb', 'resource', 'status'] as const,
+    registers: [this.registry]
+  })
+
   readonly syncs = new Counter({
     name: 'k8s_keystone_auth_sync_total',
-    help: 'Keystone-to-Kubernetes sync runs by outcome',
+    help: 'Keystone-to-Kubernetes sync runs by outcome: ok, error, skipped, remembered (no API call)',
     labelNames: ['outcome'] as const,
     registers: [this.registry]
   })

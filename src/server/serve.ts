@@ -15,6 +15,10 @@ import { KeystoneHealth, Readiness } from './readiness.js'
 import { httpsOptions, watchTlsFiles } from './tls.js'
 import type { Server as TlsServer } from 'node:tls'
 import { createAccessReviewer } from './access-review.js'
+import type { UserInfo } from '../authn/types.js'
+import { createKubeClient, type HttpKubeClient } from '../kube/client.js'
+import { configSource } from '../kube/config-source.js'
+import { Syncer } from '../sync/syncer.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -30,10 +34,14 @@ export interface ServeEnv {
   logger: Logger
 }
 
-/** Holds the current sync config; role mappings and sync read it at each use. */
-export class SyncConfigHolder {
-  current: SyncConfig = defaultSyncConfig()
-  source = 'default'
+function readSyncConfigFile (path: string): SyncConfig {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`--sync-config-file: cannot read ${path}: ${errorMessage(err)}`)
+  }
+  return parseSyncConfig(text, path)
 }
 
 function readSecret (opts: ServerOptions, env: NodeJS.ProcessEnv): string | undefined {
@@ -72,24 +80,60 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     serviceToken = new ServiceToken(keystone, { method: 'application_credential', id: opts['service-credential-id'], secret })
   }
 
-  const sync = new SyncConfigHolder()
-  if (opts['sync-config-file'] !== undefined) {
-    const path = opts['sync-config-file']
-    let text: string
-    try {
-      text = readFileSync(path, 'utf8')
-    } catch (err) {
-      throw new ConfigError(`--sync-config-file: cannot read ${path}: ${errorMessage(err)}`)
-    }
-    sync.current = parseSyncConfig(text, path)
-    sync.source = path
+  // Kubernetes is needed for ConfigMaps, and for sync when the sync config asks for it.
+  const syncFile = opts['sync-config-file']
+  const syncFromFile = syncFile !== undefined ? readSyncConfigFile(syncFile) : undefined
+  const needKube = opts['policy-configmap-name'] !== undefined || opts['sync-configmap-name'] !== undefined ||
+    (syncFromFile !== undefined && syncFromFile.dataTypesToSync.length > 0)
+  let kube: HttpKubeClient | undefined
+  if (needKube) {
+    kube = createKubeClient({
+      ...(opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : {}),
+      env,
+      onCall: call => { metrics.kubeRequests.inc({ verb: call.verb, resource: call.resource, status: String(call.status) }) }
+    })
+    logger.info({ server: kube.server, source: kube.source }, 'Kubernetes API client ready')
   }
+
+  const syncSource = configSource<SyncConfig>({
+    what: 'sync config',
+    ...(syncFile !== undefined ? { file: syncFile } : {}),
+    ...(opts['sync-configmap-name'] !== undefined && kube !== undefined
+      ? { configMap: { client: kube, namespace: opts['configmap-namespace'], name: opts['sync-configmap-name'], key: 'syncConfig' } }
+      : {}),
+    parse: (text, source) => source === syncFile && syncFromFile !== undefined ? syncFromFile : parseSyncConfig(text, source),
+    empty: defaultSyncConfig,
+    logger,
+    onApply: () => {
+      metrics.configReloads.inc({ config: 'sync', result: 'ok' })
+      metrics.configLastReloadOk.set({ config: 'sync' }, 1)
+    },
+    onReject: () => {
+      metrics.configReloads.inc({ config: 'sync', result: 'error' })
+      metrics.configLastReloadOk.set({ config: 'sync' }, 0)
+    }
+  })
+  if (syncSource.origin === 'configmap') {
+    void syncSource.start()
+    readiness.add('sync-configmap', () => syncSource.ready
+      ? { ok: true, detail: syncSource.detail ?? 'sync ConfigMap listed' }
+      : { ok: false, detail: syncSource.detail ?? 'sync ConfigMap not listed yet' })
+  }
+
+  const syncer = kube === undefined
+    ? undefined
+    : new Syncer({
+      client: kube,
+      getConfig: () => syncSource.current,
+      logger,
+      onResult: outcome => metrics.syncs.inc({ outcome })
+    })
 
   const authenticator = new Authenticator({
     keystone,
     ...(serviceToken !== undefined ? { serviceToken } : {}),
     logger,
-    getRoleMappings: () => sync.current.roleMappings,
+    getRoleMappings: () => syncSource.current.roleMappings,
     allowedScopes: opts['allowed-token-scopes'] as ScopeKind[],
     usernameFormat: opts['username-format'] as UsernameFormat,
     cacheTtlMs: opts['token-cache-ttl'],
@@ -99,7 +143,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     onCache: event => metrics.tokenCache.inc({ result: event })
   })
 
-  const reviewer = await createAccessReviewer(opts, { logger, metrics, readiness })
+  const reviewer = await createAccessReviewer(opts, { logger, metrics, readiness, ...(kube !== undefined ? { kube } : {}) })
   readiness.add('keystone', health.check)
 
   const tlsFiles = {
@@ -111,6 +155,11 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     logger,
     authenticator,
     reviewAccess: (body: unknown): AccessReviewResult => reviewer.review(body),
+    // Sync finishes before the review is answered, so the user's first request finds its
+    // namespace and RoleBindings; Syncer never throws and bounds its own time.
+    ...(syncer !== undefined
+      ? { afterAuthenticate: async (user: UserInfo) => { if (syncSource.current.dataTypesToSync.length > 0) await syncer.sync(user) } }
+      : {}),
     metrics,
     readiness,
     https: httpsOptions(tlsFiles),
@@ -135,8 +184,10 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       health.stop()
       stopTlsWatch()
       reviewer.close()
+      syncSource.close()
       await app.close()
       await keystone.close()
+      await kube?.close()
     })()
     await closing
   }

@@ -66,6 +66,35 @@ export function keystoneAuthenticator (authUrl: string): { authenticate: (token:
   }
 }
 
+/**
+ * The API server's view of a token through our webhook (POST /webhook with a TokenReview), as
+ * kube-apiserver would ask it. `webhook` is test/helpers/webhook.ts's startWebhook() result.
+ */
+export function webhookAuthenticator (webhook: { post: (path: string, body: unknown) => Promise<{ status: number, body: any }> }): (token: string) => Promise<UserInfo | null> {
+  return async (token: string) => {
+    const res = await webhook.post('/webhook', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } })
+    if (res.status !== 200) throw new Error(`webhook answered ${res.status}`)
+    const st = res.body?.status
+    if (st?.authenticated !== true) return null
+    const u = st.user ?? {}
+    return { username: u.username ?? '', uid: u.uid ?? '', groups: u.groups ?? [], extra: u.extra ?? {} }
+  }
+}
+
+/**
+ * How the fake API server checks tokens: through our webhook (the default, as kube-apiserver
+ * would), or straight with Keystone when KSA_PLUGIN_TESTS_AUTHN=keystone.
+ */
+export async function startAuthn (authUrl: string): Promise<{ authenticate: (token: string) => Promise<UserInfo | null>, close: () => Promise<void>, via: string }> {
+  if (process.env.KSA_PLUGIN_TESTS_AUTHN === 'keystone') {
+    const k = keystoneAuthenticator(authUrl)
+    return { ...k, via: 'keystone' }
+  }
+  const { startWebhook } = await import('../helpers/webhook.js')
+  const w = await startWebhook()
+  return { authenticate: webhookAuthenticator(w), close: async () => await w.close(), via: 'webhook' }
+}
+
 export interface Sandbox {
   dir: string
   home: string

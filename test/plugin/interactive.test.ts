@@ -7,15 +7,18 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadSeed } from '../helpers/keystone.js'
 import { startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver.js'
-import { PLUGIN, keystoneAuthenticator, sandbox, writeKubeconfig } from './_support.js'
+import { PLUGIN, startAuthn, sandbox, writeKubeconfig } from './_support.js'
 
 const seed = loadSeed()
 const demo = seed.users.demo!
-const authn = keystoneAuthenticator(seed.auth_url)
+let authn: Awaited<ReturnType<typeof startAuthn>>
 let api: FakeApiServer
 
-t.before(async () => { api = await startFakeApiServer({ authenticate: authn.authenticate }) })
-t.teardown(async () => { await api?.close(); await authn.close() })
+t.before(async () => {
+  authn = await startAuthn(seed.auth_url)
+  api = await startFakeApiServer({ authenticate: authn.authenticate })
+})
+t.teardown(async () => { await api?.close(); await authn?.close() })
 
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 

@@ -6,23 +6,24 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import { loadSeed, passwordToken } from '../helpers/keystone.js'
 import { startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver.js'
-import { PLUGIN, keystoneAuthenticator, kubectl, plugin, sandbox, startCountingProxy, type CountingProxy } from './_support.js'
+import { PLUGIN, startAuthn, kubectl, plugin, sandbox, startCountingProxy, type CountingProxy } from './_support.js'
 
 const seed = loadSeed()
 const demo = seed.users.demo!
 const appCred = seed.application_credentials['kubectl-demo']!
-const authn = keystoneAuthenticator(seed.auth_url)
+let authn: Awaited<ReturnType<typeof startAuthn>>
 let api: FakeApiServer
 let proxy: CountingProxy
 
 t.before(async () => {
+  authn = await startAuthn(seed.auth_url)
   api = await startFakeApiServer({ authenticate: authn.authenticate })
   proxy = await startCountingProxy(seed.auth_url)
 })
 t.teardown(async () => {
   await api?.close()
   await proxy?.close()
-  await authn.close()
+  await authn?.close()
 })
 
 function envOf (exec: { env: Array<{ name: string, value: string }> }): Record<string, string> {

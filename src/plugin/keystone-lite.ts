@@ -57,7 +57,9 @@ export async function call (o: LiteOptions, method: string, path: string, header
       const what = e.code === 'ETIMEDOUT_KSA' ? `no answer within ${o.timeoutMs} ms` : `${e.code !== undefined ? `${e.code}: ` : ''}${errorMessage(err)}`
       reject(new KeystoneUnavailableError(`Keystone at ${o.url} is unreachable: ${what}`, { cause: err }))
     }
-    const req = mod.request(url, { method, headers: h, ...tls }, res => {
+    // A fresh connection per call: Keystone's uWSGI/Apache may close idle keep-alive sockets, and a
+    // POST on such a socket fails with ECONNRESET. The plugin makes one or two calls per run.
+    const req = mod.request(url, { method, headers: h, agent: false, ...tls }, res => {
       const chunks: Buffer[] = []
       let size = 0
       res.on('data', (c: Buffer) => {

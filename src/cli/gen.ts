@@ -1,6 +1,189 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
+import { UsageError, errorMessage } from '../errors.js'
+import {
+  DEFAULT_CONFIG_DIR, DEFAULT_WEBHOOK_URL, generateApiserverConfig,
+  type ApiserverConfigInput, type AuthzMode, type FailurePolicy
+} from '../config/apiserver-config.js'
+import { formatHelp, getString, getNumber, getBool, parseFlags, type FlagSpec } from './flags.js'
 import type { Io } from './k8s-keystone-auth.js'
 
-export async function runGenCommand (_argv: string[], _env: NodeJS.ProcessEnv, io: Io): Promise<number> {
-  io.stderr('k8s-keystone-auth gen: not implemented yet\n')
-  return 2
+export const GEN_APISERVER_FLAGS: readonly FlagSpec[] = [
+  { name: 'webhook-url', type: 'string', default: DEFAULT_WEBHOOK_URL, help: 'https URL at which kube-apiserver reaches the webhook (hostNetwork pod on the same node: https://127.0.0.1:8443/webhook; the serving certificate needs that host in its SANs)' },
+  { name: 'ca-file', type: 'string', help: 'PEM CA bundle that signed the webhook\'s serving certificate (required; embedded as certificate-authority-data)' },
+  { name: 'client-cert-file', type: 'string', help: 'PEM client certificate kube-apiserver presents to the webhook (use with the server\'s --client-ca-file)' },
+  { name: 'client-key-file', type: 'string', help: 'PEM private key of --client-cert-file' },
+  { name: 'out-dir', type: 'string', help: 'Directory to write the files to (required; created, mode 0700)' },
+  { name: 'config-dir', type: 'string', default: DEFAULT_CONFIG_DIR, help: 'Absolute directory where the files will be on the control-plane nodes (used in the flags and in the authorization config)' },
+  { name: 'kubernetes-version', type: 'string', default: '1.32', help: 'kube-apiserver version (1.30+: structured AuthorizationConfiguration; older: legacy --authorization-webhook-* flags)' },
+  { name: 'authorization', type: 'string', default: 'webhook', help: '"webhook": Node, RBAC, then the Keystone policy webhook; "none": authentication only, RBAC decides' },
+  { name: 'authn-cache-ttl', type: 'duration', default: '1m', help: 'How long kube-apiserver caches a TokenReview answer (--authentication-token-webhook-cache-ttl)' },
+  { name: 'authz-authorized-ttl', type: 'duration', default: '1m', help: 'How long kube-apiserver caches an allow from the webhook' },
+  { name: 'authz-unauthorized-ttl', type: 'duration', default: '10s', help: 'How long kube-apiserver caches a deny from the webhook' },
+  { name: 'authz-timeout', type: 'duration', default: '3s', help: 'Authorization webhook timeout (1ms to 30s)' },
+  { name: 'failure-policy', type: 'string', default: 'NoOpinion', help: 'When the authorization webhook fails: NoOpinion (later authorizers, then deny) or Deny' },
+  { name: 'help', type: 'bool', short: 'h', help: 'Show this help' }
+]
+
+const USAGE = `Usage:
+  k8s-keystone-auth gen apiserver-config --ca-file FILE --out-dir DIR [flags]
+
+Writes the kube-apiserver side of the webhook into --out-dir: the authentication (and, unless
+--authorization=none, authorization) webhook kubeconfigs with certificate-authority-data, and for
+Kubernetes 1.30+ an AuthorizationConfiguration; prints the kube-apiserver flags to add.`
+
+function readPem (file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${errorMessage(err)}`)
+  }
+}
+
+function certsIn (pem: string, flag: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
+  if (blocks.length === 0) throw new UsageError(`${flag}: no PEM certificate found`)
+  return blocks.map(b => {
+    try {
+      return new X509Certificate(b)
+    } catch (err) {
+      throw new UsageError(`${flag}: not a valid certificate: ${errorMessage(err)}`)
+    }
+  })
+}
+
+function parseVersion (text: string): { major: number, minor: number } {
+  const m = /^v?(\d+)\.(\d+)(?:\.\d+)?$/.exec(text.trim())
+  if (m === null) throw new UsageError(`--kubernetes-version: expected MAJOR.MINOR such as 1.32, got ${JSON.stringify(text)}`)
+  return { major: Number(m[1]), minor: Number(m[2]) }
+}
+
+/** Turns the flags into the generator's input; every problem is one UsageError naming its flag. */
+export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, outDir: string, warnings: string[] } {
+  const p = parseFlags(GEN_APISERVER_FLAGS, argv)
+  const warnings: string[] = []
+  const url = getString(p, 'webhook-url') ?? DEFAULT_WEBHOOK_URL
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new UsageError(`--webhook-url: not a URL: ${JSON.stringify(url)}`)
+  }
+  if (parsed.protocol !== 'https:') throw new UsageError('--webhook-url: must be https (kube-apiserver sends bearer tokens to it)')
+  if (parsed.pathname === '/' || parsed.pathname === '') warnings.push('--webhook-url has no path; the server answers reviews on /webhook, /authenticate and /authorize')
+
+  const caFile = getString(p, 'ca-file')
+  if (caFile === undefined) throw new UsageError('--ca-file is required (the CA that signed the webhook\'s serving certificate; insecure-skip-tls-verify is never written)')
+  const caPem = readPem(caFile, '--ca-file')
+  const now = Date.now()
+  for (const c of certsIn(caPem, '--ca-file')) {
+    if (!c.ca) warnings.push(`--ca-file: ${c.subject.replace(/\n/g, ', ')} is not a CA certificate (basicConstraints CA:FALSE); kube-apiserver will trust it only as a root`)
+    if (Date.parse(c.validTo) < now) throw new UsageError(`--ca-file: certificate ${c.subject.replace(/\n/g, ', ')} expired on ${c.validTo}`)
+  }
+
+  const certFile = getString(p, 'client-cert-file')
+  const keyFile = getString(p, 'client-key-file')
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--client-cert-file and --client-key-file go together')
+  let clientCertPem: string | undefined
+  let clientKeyPem: string | undefined
+  if (certFile !== undefined && keyFile !== undefined) {
+    clientCertPem = readPem(certFile, '--client-cert-file')
+    clientKeyPem = readPem(keyFile, '--client-key-file')
+    const [leaf] = certsIn(clientCertPem, '--client-cert-file')
+    let key
+    try {
+      key = createPrivateKey(clientKeyPem)
+    } catch (err) {
+      throw new UsageError(`--client-key-file: not a PEM private key: ${errorMessage(err)}`)
+    }
+    if (leaf === undefined || !leaf.checkPrivateKey(key)) throw new UsageError('--client-key-file does not match --client-cert-file')
+    if (Date.parse(leaf.validTo) < now) throw new UsageError(`--client-cert-file: expired on ${leaf.validTo}`)
+  }
+
+  const outDir = getString(p, 'out-dir')
+  if (outDir === undefined) throw new UsageError('--out-dir is required')
+  const configDir = (getString(p, 'config-dir') ?? DEFAULT_CONFIG_DIR).replace(/\/+$/, '')
+  if (!isAbsolute(configDir)) throw new UsageError('--config-dir: must be an absolute path (kube-apiserver requires absolute kubeConfigFile paths)')
+
+  const authz = getString(p, 'authorization') ?? 'webhook'
+  if (authz !== 'webhook' && authz !== 'none') throw new UsageError('--authorization: expected webhook or none')
+  const failurePolicy = getString(p, 'failure-policy') ?? 'NoOpinion'
+  if (failurePolicy !== 'NoOpinion' && failurePolicy !== 'Deny') throw new UsageError('--failure-policy: expected NoOpinion or Deny')
+  const ms = (name: string, dflt: number): number => getNumber(p, name) ?? dflt
+  const authzTimeoutMs = ms('authz-timeout', 3000)
+  if (authzTimeoutMs <= 0 || authzTimeoutMs > 30_000) throw new UsageError('--authz-timeout: must be more than 0 and at most 30s')
+  const authzAuthorizedTtlMs = ms('authz-authorized-ttl', 60_000)
+  const authzUnauthorizedTtlMs = ms('authz-unauthorized-ttl', 10_000)
+  const kubernetesVersion = parseVersion(getString(p, 'kubernetes-version') ?? '1.32')
+  if (authz === 'webhook' && kubernetesVersion.major === 1 && kubernetesVersion.minor < 34 &&
+    (authzAuthorizedTtlMs === 0 || authzUnauthorizedTtlMs === 0)) {
+    throw new UsageError('--authz-*-ttl: 0 (no cache) needs Kubernetes 1.34+ (cacheAuthorizedRequests); before that kube-apiserver reads 0 as its default TTL')
+  }
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(p.positionals[0])}`)
+  return {
+    input: {
+      webhookUrl: url,
+      caPem,
+      ...(clientCertPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
+      configDir,
+      kubernetesVersion,
+      authz: authz as AuthzMode,
+      authnCacheTtlMs: ms('authn-cache-ttl', 60_000),
+      authzAuthorizedTtlMs,
+      authzUnauthorizedTtlMs,
+      authzTimeoutMs,
+      failurePolicy: failurePolicy as FailurePolicy
+    },
+    outDir,
+    warnings
+  }
+}
+
+export async function runGenCommand (argv: string[], _env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const [what, ...rest] = argv
+  if (what === undefined || what === '--help' || what === '-h' || what === 'help') {
+    io.stdout(`${USAGE}\n\nRun \`k8s-keystone-auth gen apiserver-config --help\` for its flags.\n`)
+    return what === undefined ? 2 : 0
+  }
+  if (what !== 'apiserver-config') {
+    io.stderr(`k8s-keystone-auth gen: unknown target ${JSON.stringify(what)} (known: apiserver-config)\n`)
+    return 2
+  }
+  let parsed: ReturnType<typeof genInputFrom>
+  try {
+    if (getBool(parseFlags(GEN_APISERVER_FLAGS, rest), 'help') === true) {
+      io.stdout(formatHelp(USAGE, GEN_APISERVER_FLAGS))
+      return 0
+    }
+    parsed = genInputFrom(rest)
+  } catch (err) {
+    io.stderr(`k8s-keystone-auth gen apiserver-config: ${errorMessage(err)}\n`)
+    return 2
+  }
+  const { input, outDir, warnings } = parsed
+  for (const w of warnings) io.stderr(`warning: ${w}\n`)
+  const out = generateApiserverConfig(input)
+  try {
+    mkdirSync(outDir, { recursive: true, mode: 0o700 })
+    for (const f of out.files) {
+      const path = join(outDir, f.name)
+      writeFileSync(path, f.content, { mode: f.mode })
+      chmodSync(path, f.mode)
+    }
+  } catch (err) {
+    io.stderr(`k8s-keystone-auth gen apiserver-config: cannot write to ${outDir}: ${errorMessage(err)}\n`)
+    return 1
+  }
+  const lines = [
+    `Wrote to ${outDir}:`,
+    ...out.files.map(f => `  ${f.name}`),
+    '',
+    `Copy them to ${input.configDir}/ on every control-plane node, then add to kube-apiserver:`,
+    ...out.flags.map(f => `  ${f}`)
+  ]
+  if (out.removeFlags.length > 0) lines.push('', 'and remove these if present (they conflict):', ...out.removeFlags.map(f => `  ${f}`))
+  lines.push('', 'Notes:', ...out.notes.map(n => `- ${n}`))
+  io.stdout(lines.join('\n') + '\n')
+  return 0
 }

@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export KEYSTONE_DEV_DIR=${KEYSTONE_DEV_DIR:-/tmp/keystone-dev}
 LOG_DIR=${TEST_LOG_DIR:-$(mktemp -d /tmp/ksa-test.XXXXXX)}
+mkdir -p "$LOG_DIR"
 
 step() { printf '\n== %s\n' "$*"; }
 fail_setup() { echo "test setup failed: $*" >&2; echo "0 passed, 1 failed"; exit 1; }

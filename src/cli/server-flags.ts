@@ -22,6 +22,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'groups-cache-ttl', type: 'duration', env: ['KEYSTONE_GROUPS_CACHE_TTL'], default: '1m', help: 'How long a user\'s Keystone groups are cached' },
   { name: 'authz-cache-size', type: 'int', env: ['KEYSTONE_AUTHZ_CACHE_SIZE'], default: '10000', help: 'Maximum entries of the authorization decision cache (0 = off)' },
   { name: 'authorization-subresource-compat', type: 'bool', env: ['KEYSTONE_AUTHZ_SUBRESOURCE_COMPAT'], default: 'false', help: 'Let a v2 policy key for a resource also grant its subresources, as the Go binary does' },
+  { name: 'authorization-strict-namespaces', type: 'bool', env: ['KEYSTONE_AUTHZ_STRICT_NAMESPACES'], default: 'false', help: 'A v2 policy namespace other than * does not match cluster-wide requests (Go: it matches)' },
   { name: 'allowed-token-scopes', type: 'list', env: ['KEYSTONE_ALLOWED_TOKEN_SCOPES'], default: 'project', help: 'Token scopes accepted: project, domain, system, unscoped' },
   { name: 'username-format', type: 'string', env: ['KEYSTONE_USERNAME_FORMAT'], default: 'name', help: 'Kubernetes username: "name" (as Go) or "domain/name" (keeps same-named users of different domains apart)' },
   { name: 'service-credential-id', type: 'string', env: ['KEYSTONE_SERVICE_CREDENTIAL_ID'], help: 'Service mode: id of the webhook\'s own application credential' },

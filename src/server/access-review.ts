@@ -25,6 +25,7 @@ export async function createAccessReviewer (opts: ServerOptions, deps: { logger:
   const engine = new PolicyEngine({
     cacheMax: opts['authz-cache-size'],
     subresourceCompat: opts['authorization-subresource-compat'],
+    strictNamespaces: opts['authorization-strict-namespaces'],
     onReload: result => {
       metrics.configReloads.inc({ config: 'policy', result })
       metrics.configLastReloadOk.set({ config: 'policy' }, result === 'ok' ? 1 : 0)

@@ -2,7 +2,7 @@
 // interactive, reads the password without echo, and keeps stdout for the ExecCredential.
 // Runs the real kubectl inside tmux for a real terminal. Needs `npx tsc -p tsconfig.json` first.
 import t from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadSeed } from '../helpers/keystone.js'
@@ -22,7 +22,9 @@ t.teardown(async () => { await api?.close(); await authn?.close() })
 
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
-t.test('kubectl in a terminal: password prompt without echo, then whoami works', async t => {
+const hasTmux = spawnSync('tmux', ['-V']).status === 0
+
+t.test('kubectl in a terminal: password prompt without echo, then whoami works', { skip: hasTmux ? false : 'tmux is not installed (apt-get install tmux)' }, async t => {
   const sb = sandbox()
   writeKubeconfig(sb.kubeconfig, api, {
     apiVersion: 'client.authentication.k8s.io/v1',

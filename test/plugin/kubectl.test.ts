@@ -5,6 +5,7 @@
 import t from 'tap'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createHash } from 'node:crypto'
 import { loadSeed } from '../helpers/keystone.js'
 import { startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver.js'
 import {
@@ -40,6 +41,11 @@ function demoEnv (): Record<string, string> {
   return { OS_AUTH_URL: proxy.url, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
 }
 
+/** Tokens are compared by hash, so that a failing assertion does not print a token. */
+function h (token: string | undefined): string {
+  return token === undefined ? 'none' : createHash('sha256').update(token).digest('hex').slice(0, 16)
+}
+
 function cacheFiles (cacheDir: string): string[] {
   const dir = join(cacheDir, 'k8s-keystone-auth')
   return existsSync(dir) ? readdirSync(dir).filter(n => n.endsWith('.json')).map(n => join(dir, n)) : []
@@ -66,7 +72,7 @@ t.test('v1 exec config: whoami shows the Keystone user; the second run is served
   t.equal(r2.code, 0, r2.stderr)
   t.equal(JSON.parse(r2.stdout).gitVersion, 'v1.32.0-fake')
   t.equal(proxy.logins() - before, 1, 'second run makes no new Keystone login')
-  t.equal(api.seenTokens[seen], api.seenTokens[seen - 1], 'the same token was presented again')
+  t.equal(h(api.seenTokens[seen]), h(api.seenTokens[seen - 1]), 'the same token was presented again')
 
   // Cache files: directory 0700, token file 0600, and the token is in no other file.
   const files = cacheFiles(sb.cacheDir)
@@ -74,7 +80,7 @@ t.test('v1 exec config: whoami shows the Keystone user; the second run is served
   t.equal(statSync(join(sb.cacheDir, 'k8s-keystone-auth')).mode & 0o777, 0o700)
   t.equal(statSync(files[0]!).mode & 0o777, 0o600)
   const entry = JSON.parse(readFileSync(files[0]!, 'utf8'))
-  t.equal(entry.token, api.seenTokens[seen], 'the cached token is the one kubectl presented')
+  t.equal(h(entry.token), h(api.seenTokens[seen]), 'the cached token is the one kubectl presented')
   t.notOk(readFileSync(files[0]!, 'utf8').includes(demo.password), 'the password is not cached')
 })
 
@@ -254,14 +260,14 @@ t.test('a cached token revoked in Keystone does not lock the user out', async t 
     // less than --revalidate-after ago), gets 401, and kubectl runs the plugin again.
     const r2 = await kubectl(['get', '--raw', '/version'], sb.env)
     t.comment(`the command that met the revoked token exited ${String(r2.code)}`)
-    t.equal(api.seenTokens[seen], old, 'the cached token was presented first')
+    t.equal(h(api.seenTokens[seen]), h(old), 'the cached token was presented first')
     t.ok(proxy.validations() > valBefore, 'the re-run after the 401 checked the token with Keystone')
     const r = await kubectl(['auth', 'whoami', '-o', 'json'], sb.env)
     t.equal(r.code, 0, r.stderr)
     t.equal(whoami(r.stdout).username, 'demo')
     const fresh = JSON.parse(readFileSync(cacheFiles(sb.cacheDir)[0]!, 'utf8')).token as string
-    t.not(fresh, old, 'a new token replaced the revoked one')
-    t.equal(api.seenTokens.at(-1), fresh)
+    t.not(h(fresh), h(old), 'a new token replaced the revoked one')
+    t.equal(h(api.seenTokens.at(-1)), h(fresh))
     t.equal(proxy.logins() - before, 2, 'exactly one new login')
   })
 
@@ -276,4 +282,17 @@ t.test('a cached token revoked in Keystone does not lock the user out', async t 
     t.equal(r.code, 0, r.stderr)
     t.notOk(api.seenTokens.slice(seen).includes(old), 'the revoked token was not presented')
   })
+})
+
+t.test('usage errors: one line, exit 2; keyring storage says it is not available', async t => {
+  const sb = sandbox()
+  const keyring = await plugin(['--token-cache=keyring'], { ...sb.env, ...demoEnv() })
+  t.equal(keyring.code, 2)
+  t.match(keyring.stderr, /^client-keystone-auth: --token-cache=keyring is not available: .*\n$/)
+  const unknown = await plugin(['--no-such-flag'], sb.env)
+  t.equal(unknown.code, 2)
+  t.match(unknown.stderr, /unknown flag: --no-such-flag/)
+  const version = await plugin(['--version'], sb.env)
+  t.equal(version.code, 0)
+  t.match(version.stdout, /^\d+\.\d+\.\d+/)
 })

@@ -1,6 +1,7 @@
 // client-keystone-auth: the kubectl credential plugin. kubectl runs it for every command, so this
 // file imports only small modules up front; YAML (clouds.yaml, kubeconfig) and the HTTP client are
 // loaded on the paths that need them, and a cache hit loads neither.
+import { isatty } from 'node:tty'
 import { formatHelp, getBool, getNumber, getString, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js'
 import { KsaError, UsageError, errorMessage } from '../errors.js'
 import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
@@ -52,7 +53,9 @@ async function runToken (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<number
   const info = readExecInfo(env)
   const settings = await loadSettings(p, env)
   const cache = await openCache(p, env)
-  const interactive = info.interactive ?? process.stdin.isTTY === true
+  // isatty(0) rather than process.stdin.isTTY: the latter builds the stdin stream, which a run
+  // that does not prompt never needs.
+  const interactive = info.interactive ?? isatty(0)
   const { getToken } = await import('../plugin/get-token.js')
   let prompter: import('../plugin/prompt.js').Prompter | undefined
   const { Prompter } = interactive ? await import('../plugin/prompt.js') : { Prompter: undefined }

@@ -176,9 +176,8 @@ async function fromCache (cache: TokenCache, key: string, authUrl: string, opts:
       cache.remove(key)
       return undefined
     }
+    // Keystone unreachable (undefined): serve the token anyway; the API server decides.
     if (valid === true) e.lastValidatedAt = new Date(now).toISOString()
-    // So that a third run by the same parent (a second 401) checks again, but not forever.
-    if (rerun) e.servedTo = e.servedTo.filter(x => x.ppid !== opts.ppid)
   }
   return serve(cache, key, e, opts)
 }

@@ -1,0 +1,226 @@
+// deploy/: `kubectl kustomize deploy/` builds (offline, kubectl v1.32), every object it emits and
+// the static pod validate against the Kubernetes schemas (strict about field names), and the
+// pieces fit together: names, selectors, ports, the TLS Secret, ConfigMaps and RBAC, and the
+// security and placement settings the operator guide promises.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { parseAllDocuments, parse as parseYaml } from 'yaml'
+import { k8sProblems } from './k8s-schema.js'
+import { parseSyncConfig } from '../../src/config/sync-config.js'
+import { DEFAULT_WEBHOOK_URL } from '../../src/config/apiserver-config.js'
+
+const exec = promisify(execFile)
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const DEPLOY = join(ROOT, 'deploy')
+
+const yamlDocs = (text: string): any[] => parseAllDocuments(text).map(d => {
+  if (d.errors.length > 0) throw new Error(d.errors.map(e => e.message).join('; '))
+  return d.toJS()
+}).filter(d => d !== null)
+
+async function kustomize (dir: string): Promise<any[]> {
+  const { stdout } = await exec('kubectl', ['kustomize', dir], { maxBuffer: 16 * 1024 * 1024 })
+  return yamlDocs(stdout)
+}
+
+const find = (docs: any[], kind: string, name?: string): any => {
+  const d = docs.find(x => x.kind === kind && (name === undefined || x.metadata?.name === name))
+  if (d === undefined) throw new Error(`no ${kind} ${name ?? ''} in the build`)
+  return d
+}
+
+const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+  Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v)
+
+t.test('kubectl kustomize deploy/ builds, and every object validates against the Kubernetes schemas', async t => {
+  const docs = await kustomize(DEPLOY)
+  const kinds = docs.map(d => d.kind).sort()
+  t.same(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'Deployment', 'PodDisruptionBudget',
+    'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(), 'the base holds exactly these objects')
+  for (const d of docs) {
+    t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
+    t.equal(d.metadata.namespace ?? 'kube-system', 'kube-system', `${d.kind}/${d.metadata.name} is in kube-system (or cluster-scoped)`)
+  }
+  const clusterRoles = docs.filter(d => d.kind === 'ClusterRoleBinding').map(d => d.roleRef.name)
+  t.notOk(clusterRoles.includes('cluster-admin'), 'nothing binds cluster-admin')
+})
+
+t.test('the schema check fails on what kube-apiserver would refuse', async t => {
+  const dep = find(await kustomize(DEPLOY), 'Deployment')
+  const typo = structuredClone(dep)
+  typo.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true
+  t.match((await k8sProblems(typo)).join('\n'), /unknown field "readOnlyRootFileSystem"/)
+  const badType = structuredClone(dep)
+  badType.spec.replicas = 'two'
+  t.match((await k8sProblems(badType)).join('\n'), /replicas/)
+  const badEnum = structuredClone(dep)
+  badEnum.spec.template.spec.containers[0].readinessProbe.httpGet.scheme = 'HTTPX'
+  t.match((await k8sProblems(badEnum)).join('\n'), /scheme/)
+  const noName = structuredClone(dep)
+  delete noName.spec.template.spec.containers[0].name
+  t.match((await k8sProblems(noName)).join('\n'), /name/)
+  await t.rejects(k8sProblems({ apiVersion: 'example.com/v1', kind: 'Thing' }), /no schema/)
+})
+
+t.test('Deployment: placement, networking, health, resources and security as documented', async t => {
+  const docs = await kustomize(DEPLOY)
+  const dep = find(docs, 'Deployment', 'k8s-keystone-auth')
+  const pod = dep.spec.template.spec
+  const c = pod.containers.find((x: any) => x.name === 'k8s-keystone-auth')
+  t.equal(pod.hostNetwork, true)
+  t.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet')
+  t.equal(dep.spec.replicas, 2)
+  t.ok('node-role.kubernetes.io/control-plane' in pod.nodeSelector, 'control-plane nodeSelector')
+  t.ok(pod.tolerations.some((x: any) => x.key === 'node-role.kubernetes.io/control-plane' && x.effect === 'NoSchedule' && x.operator === 'Exists'), 'tolerates the control-plane taint')
+  const anti = pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution
+  t.ok(anti.some((a: any) => a.topologyKey === 'kubernetes.io/hostname' && matches(a.labelSelector.matchLabels, dep.spec.template.metadata.labels)), 'one pod per node')
+  t.equal(dep.spec.strategy.rollingUpdate.maxSurge, 0, 'no surge: a hostNetwork port cannot be shared on a node')
+  t.ok(matches(dep.spec.selector.matchLabels, dep.spec.template.metadata.labels), 'selector matches the pod labels')
+
+  // health
+  const port = c.ports.find((p: any) => p.name === 'https')
+  const listen = c.args.find((a: string) => a.startsWith('--listen='))?.split(':').pop()
+  t.equal(String(port.containerPort), listen, 'containerPort is the --listen port')
+  t.equal(String(port.containerPort), new URL(DEFAULT_WEBHOOK_URL).port, 'gen apiserver-config defaults to this port')
+  t.match(c.livenessProbe.httpGet, { path: '/healthz', scheme: 'HTTPS', port: 'https' })
+  t.match(c.readinessProbe.httpGet, { path: '/readyz', scheme: 'HTTPS', port: 'https' })
+
+  // resources and security
+  t.ok(c.resources.requests.cpu !== undefined && c.resources.requests.memory !== undefined && c.resources.limits.memory !== undefined, 'requests and a memory limit')
+  t.equal(pod.securityContext.runAsNonRoot, true)
+  t.ok(pod.securityContext.runAsUser > 0, 'numeric non-root uid')
+  t.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault')
+  t.match(c.securityContext, { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } })
+  t.notOk(c.securityContext.privileged, 'not privileged')
+  t.notOk(c.securityContext.capabilities.add, 'adds no capability')
+
+  // identity and TLS
+  const sa = find(docs, 'ServiceAccount')
+  t.equal(pod.serviceAccountName, sa.metadata.name)
+  const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value]))
+  const tlsVol = pod.volumes.find((v: any) => v.secret !== undefined)
+  const tlsMount = c.volumeMounts.find((m: any) => m.name === tlsVol.name)
+  t.equal(tlsMount.readOnly, true)
+  t.equal(env.TLS_CERT_FILE, `${tlsMount.mountPath}/tls.crt`, 'cert file is in the mounted kubernetes.io/tls Secret')
+  t.equal(env.TLS_PRIVATE_KEY_FILE, `${tlsMount.mountPath}/tls.key`)
+  t.equal(pod.securityContext.fsGroup, pod.securityContext.runAsGroup, 'the non-root user can read the 0440 Secret files through fsGroup')
+  t.equal(tlsVol.secret.defaultMode & 0o004, 0, 'the key is not world-readable')
+  for (const m of c.volumeMounts) {
+    if (m.readOnly !== true) t.ok(pod.volumes.find((v: any) => v.name === m.name).emptyDir !== undefined, `writable mount ${m.mountPath} is an emptyDir`)
+  }
+  t.ok(env.OS_AUTH_URL?.startsWith('https://'), 'Keystone URL placeholder is https')
+})
+
+t.test('Service, PodDisruptionBudget, ConfigMaps and RBAC fit the Deployment', async t => {
+  const docs = await kustomize(DEPLOY)
+  const dep = find(docs, 'Deployment')
+  const labels = dep.spec.template.metadata.labels
+  const c = dep.spec.template.spec.containers[0]
+  const svc = find(docs, 'Service')
+  t.ok(matches(svc.spec.selector, labels), 'Service selects the pods')
+  t.ok(svc.spec.ports.every((p: any) => c.ports.some((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort)), 'Service targets the container port')
+  const pdb = find(docs, 'PodDisruptionBudget')
+  t.ok(matches(pdb.spec.selector.matchLabels, labels), 'PDB selects the pods')
+  t.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < dep.spec.replicas, 'PDB keeps one up and lets one drain')
+
+  const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value]))
+  const policyCm = find(docs, 'ConfigMap', env.KEYSTONE_POLICY_CONFIGMAP_NAME)
+  const syncCm = find(docs, 'ConfigMap', env.KEYSTONE_SYNC_CONFIGMAP_NAME)
+  t.same(JSON.parse(policyCm.data.policies), JSON.parse(readFileSync(join(ROOT, 'config/policy.json'), 'utf8')), 'policy ConfigMap = config/policy.json')
+  t.equal(syncCm.data.syncConfig, readFileSync(join(ROOT, 'config/sync-config.yaml'), 'utf8'), 'sync ConfigMap = config/sync-config.yaml')
+  t.doesNotThrow(() => parseSyncConfig(syncCm.data.syncConfig, 'ConfigMap keystone-sync-policy'), 'the sync config parses')
+  t.same(c.env.find((e: any) => e.name === 'KEYSTONE_CONFIGMAP_NAMESPACE').valueFrom.fieldRef.fieldPath, 'metadata.namespace')
+
+  const role = docs.find(d => d.kind === 'Role' && d.rules.some((r: any) => r.resources.includes('configmaps')))
+  t.equal(role.metadata.namespace, dep.metadata.namespace, 'ConfigMap Role is in the ConfigMaps\' namespace')
+  const names = role.rules.flatMap((r: any) => r.resourceNames ?? [])
+  t.ok(names.includes(policyCm.metadata.name) && names.includes(syncCm.metadata.name), 'RBAC names both ConfigMaps')
+})
+
+t.test('cert-manager component: the Certificate fills the Secret the Deployment mounts, with IP:127.0.0.1', async t => {
+  // As the operator guide does it: an overlay next to deploy/ using the base and the component.
+  const dir = mkdtempSync(join(tmpdir(), 'ksa-overlay-'))
+  cpSync(DEPLOY, join(dir, 'deploy'), { recursive: true })
+  mkdirSync(join(dir, 'my-cluster'))
+  writeFileSync(join(dir, 'my-cluster/kustomization.yaml'), [
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    'resources:',
+    '- ../deploy',
+    'components:',
+    '- ../deploy/cert-manager',
+    'images:',
+    '- name: k8s-keystone-auth',
+    '  newName: registry.example.com/k8s-keystone-auth',
+    '  newTag: 0.1.0',
+    'patches:',
+    '- patch: |-',
+    '    apiVersion: apps/v1',
+    '    kind: Deployment',
+    '    metadata:',
+    '      name: k8s-keystone-auth',
+    '      namespace: kube-system',
+    '    spec:',
+    '      template:',
+    '        spec:',
+    '          containers:',
+    '          - name: k8s-keystone-auth',
+    '            env:',
+    '            - name: OS_AUTH_URL',
+    '              value: https://keystone.internal:5000/v3',
+    ''
+  ].join('\n'))
+  const docs = await kustomize(join(dir, 'my-cluster'))
+  const dep = find(docs, 'Deployment')
+  const c = dep.spec.template.spec.containers[0]
+  t.equal(c.image, 'registry.example.com/k8s-keystone-auth:0.1.0', 'image set by the overlay')
+  t.equal(c.env.find((e: any) => e.name === 'OS_AUTH_URL').value, 'https://keystone.internal:5000/v3', 'OS_AUTH_URL patched by name')
+  t.equal(c.env.length, find(await kustomize(DEPLOY), 'Deployment').spec.template.spec.containers[0].env.length, 'the patch keeps the other env vars')
+  for (const d of docs.filter(x => !String(x.apiVersion).startsWith('cert-manager.io/'))) t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
+
+  const certs = docs.filter(d => d.kind === 'Certificate')
+  const issuers = docs.filter(d => d.kind === 'Issuer')
+  t.equal(certs.length, 2)
+  t.equal(issuers.length, 2)
+  const secretName = dep.spec.template.spec.volumes.find((v: any) => v.secret !== undefined).secret.secretName
+  const serving = certs.find(x => x.spec.secretName === secretName)
+  t.ok(serving, 'a Certificate writes the mounted Secret')
+  t.ok(serving.spec.ipAddresses.includes(new URL(DEFAULT_WEBHOOK_URL).hostname), 'SANs include the default webhook host')
+  t.ok(serving.spec.usages.includes('server auth'))
+  t.notOk(serving.spec.isCA)
+  // Each issuerRef names an Issuer here; the CA Issuer reads the CA Certificate's Secret.
+  for (const cert of certs) t.ok(issuers.some(i => i.metadata.name === cert.spec.issuerRef.name && cert.spec.issuerRef.kind === 'Issuer'), `${cert.metadata.name} has its Issuer`)
+  const caIssuer = issuers.find(i => i.metadata.name === serving.spec.issuerRef.name)
+  t.ok(certs.some(x => x.spec.isCA === true && x.spec.secretName === caIssuer.spec.ca.secretName), 'the serving cert is signed by the private CA')
+  // cert-manager v1 field names (no schema package here: a strict list of the fields used).
+  const CERT_SPEC = new Set(['isCA', 'commonName', 'secretName', 'duration', 'renewBefore', 'privateKey', 'issuerRef', 'ipAddresses', 'dnsNames', 'usages'])
+  for (const cert of certs) {
+    t.same(Object.keys(cert.spec).filter(k => !CERT_SPEC.has(k)), [], `${cert.metadata.name}: known Certificate fields`)
+    t.same(Object.keys(cert.spec.privateKey).filter(k => !['algorithm', 'size', 'rotationPolicy', 'encoding'].includes(k)), [])
+    t.match(cert.spec.duration, /^\d+h$/)
+  }
+})
+
+t.test('static-pod variant validates and keeps the same security settings', async t => {
+  const [pod, ...rest] = yamlDocs(readFileSync(join(DEPLOY, 'static-pod/k8s-keystone-auth.yaml'), 'utf8'))
+  t.equal(rest.length, 0)
+  t.same(await k8sProblems(pod), [], 'Pod is valid')
+  const c = pod.spec.containers[0]
+  t.equal(pod.spec.hostNetwork, true)
+  t.equal(pod.spec.automountServiceAccountToken, false, 'static pods have no ServiceAccount')
+  t.match(c.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
+  t.equal(pod.spec.securityContext.runAsNonRoot, true)
+  const dir = pod.spec.volumes.find((v: any) => v.hostPath !== undefined).hostPath.path
+  for (const a of c.args.filter((x: string) => /-file=/.test(x))) t.ok(a.split('=')[1].startsWith(`${dir}/`), `${a} is on the read-only hostPath`)
+  t.ok(c.volumeMounts.find((m: any) => m.mountPath === dir).readOnly)
+  t.equal(c.livenessProbe.httpGet.path, '/healthz')
+  t.equal(c.readinessProbe.httpGet.path, '/readyz')
+  const listenPort = c.args.find((a: string) => a.startsWith('--listen=')).split(':').pop()
+  t.equal(listenPort, new URL(DEFAULT_WEBHOOK_URL).port)
+  t.equal(c.image.split(':').pop(), parseYaml(readFileSync(join(DEPLOY, 'kustomization.yaml'), 'utf8')).images[0].newTag, 'same image tag as the base')
+})

@@ -172,6 +172,14 @@ export async function plugin (args: string[], env: NodeJS.ProcessEnv): Promise<R
   return await run('env', ['-u', 'NODE_OPTIONS', PLUGIN, ...args], env)
 }
 
+/**
+ * Runs the plugin with a parent process of its own (a shell that stays), as each kubectl run is:
+ * runs with the same parent count as kubectl asking again after a 401.
+ */
+export async function pluginNewParent (args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return await run('sh', ['-c', 'env -u NODE_OPTIONS "$0" "$@"; exit $?', PLUGIN, ...args], env)
+}
+
 /** Starts a command without waiting, for parallel runs. */
 export function spawnRun (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise(resolve => {

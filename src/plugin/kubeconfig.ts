@@ -214,8 +214,11 @@ export async function runKubeconfig (p: ParsedFlags, env: NodeJS.ProcessEnv, s: 
         interactiveMode = 'Never'
         label = s.userName?.value ?? s.appCredName?.value ?? s.appCredId?.value ?? 'appcred'
       } else {
-        // The password is never written: the plugin asks for it on the terminal when needed.
+        // The password is never written: the plugin asks for it on the terminal when needed, or,
+        // with OS_CLOUD, reads it from clouds.yaml/secure.yaml as the settings were read here.
         if (s.userName === undefined && s.userId === undefined) throw new UsageError('missing user name (--user-name or OS_USERNAME)')
+        const cloud = getString(p, 'os-cloud')
+        if (cloud !== undefined) envList.push({ name: 'OS_CLOUD', value: cloud })
         interactiveMode = 'IfAvailable'
         label = s.userName?.value ?? s.userId?.value ?? 'user'
       }

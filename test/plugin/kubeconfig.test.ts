@@ -2,7 +2,8 @@
 // used by the real kubectl against the fake API server, with the real Keystone.
 // Needs `npx tsc -p tsconfig.json` first (the binary runs dist/).
 import t from 'tap'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadSeed, passwordToken } from '../helpers/keystone.js'
 import { startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver.js'
@@ -127,4 +128,22 @@ t.test('password settings: the kubeconfig never holds the password, and asks for
   const who = await kubectl(['auth', 'whoami'], sb.env)
   t.not(who.code, 0)
   t.match(who.stderr, /missing password/)
+})
+
+t.test('with OS_CLOUD the kubeconfig names the cloud, and the password stays in secure.yaml', async t => {
+  const sb = sandbox()
+  const dir = join(sb.home, '.config', 'openstack')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'clouds.yaml'), `clouds:\n  acme:\n    auth:\n      auth_url: ${seed.auth_url}\n      username: alice\n      user_domain_name: acme\n      project_name: ops\n      project_domain_name: acme\n`)
+  writeFileSync(join(dir, 'secure.yaml'), `clouds:\n  acme:\n    auth:\n      password: ${seed.users.alice!.password}\n`, { mode: 0o600 })
+  const r = await plugin(['kubeconfig', '--server', api.url, '--certificate-authority', api.caFile, '--exec-command', PLUGIN], { ...sb.env, OS_CLOUD: 'acme' })
+  t.equal(r.code, 0, r.stderr)
+  const text = readFileSync(sb.kubeconfig, 'utf8')
+  t.notOk(text.includes(seed.users.alice!.password), 'no password in the kubeconfig')
+  const e = envOf(parse(text).users[0].user.exec)
+  t.equal(e.OS_CLOUD, 'acme')
+  t.equal(e.OS_USERNAME, 'alice')
+  const who = await kubectl(['auth', 'whoami', '-o', 'json'], sb.env)
+  t.equal(who.code, 0, who.stderr)
+  t.equal(JSON.parse(who.stdout).status.userInfo.username, 'alice')
 })

@@ -76,8 +76,9 @@ export function buildApp (deps: AppDeps): FastifyInstance {
     // Our own one line per review (onResponse below) replaces Fastify's two per request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit ?? 256 * 1024,
+    // requestTimeout bounds slow requests through the server's periodic check; a per-socket
+    // connectionTimeout would re-arm a timer on every read and write of every socket.
     requestTimeout: 60_000,
-    connectionTimeout: 60_000,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,

@@ -16,6 +16,7 @@ need() { command -v "$1" >/dev/null 2>&1; }
 missing=()
 need openssl || missing+=(openssl)
 need curl || missing+=(curl)
+need tmux || missing+=(tmux)   # the plugin's terminal test drives kubectl in tmux
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } >&2 \

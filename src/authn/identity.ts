@@ -16,18 +16,19 @@ export const USERNAME_FORMATS: readonly UsernameFormat[] = ['name', 'domain/name
  */
 export function identityFrom (info: TokenInfo, groups: readonly Group[], usernameFormat: UsernameFormat): UserInfo {
   const username = usernameFormat === 'domain/name' ? `${info.userDomain.name}/${info.user.name}` : info.user.name
-  const extra: Record<string, string[]> = {
-    [EXTRA_ROLES]: info.roles.map(r => r.name),
-    [EXTRA_USER_DOMAIN_ID]: [info.userDomain.id],
-    [EXTRA_USER_DOMAIN_NAME]: [info.userDomain.name]
-  }
+  // Key order as the Go binary writes them: roles, project, user domain.
+  const extra: Record<string, string[]> = { [EXTRA_ROLES]: info.roles.map(r => r.name) }
   const groupNames = groups.map(g => g.name)
   const scope = info.scope
+  if (scope.kind === 'project') {
+    extra[EXTRA_PROJECT_ID] = [scope.project.id]
+    extra[EXTRA_PROJECT_NAME] = [scope.project.name]
+    groupNames.push(scope.project.id)
+  }
+  extra[EXTRA_USER_DOMAIN_ID] = [info.userDomain.id]
+  extra[EXTRA_USER_DOMAIN_NAME] = [info.userDomain.name]
   switch (scope.kind) {
     case 'project':
-      extra[EXTRA_PROJECT_ID] = [scope.project.id]
-      extra[EXTRA_PROJECT_NAME] = [scope.project.name]
-      groupNames.push(scope.project.id)
       break
     case 'domain':
       extra[EXTRA_SCOPE] = ['domain']

@@ -252,3 +252,29 @@ t.test('replay of the captured kube-apiserver 1.32 TokenReview requests', async 
     t.equal(res.body.status.user.username, 'demo')
   }
 })
+
+t.test('User-Agent k8s-keystone-auth/<version> plus --user-agent values; Keystone at a URL without /v3', async t => {
+  const { createServer, request: httpRequest } = await import('node:http')
+  const { VERSION } = await import('../../src/version.js')
+  const target = new URL(seed.auth_url)
+  const seen: Array<{ ua: string | undefined, path: string | undefined }> = []
+  // A recording proxy in front of the real Keystone.
+  const proxy = createServer((req, res) => {
+    seen.push({ ua: req.headers['user-agent'], path: req.url })
+    const up = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, upRes => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers)
+      upRes.pipe(res)
+    })
+    req.pipe(up)
+  })
+  await new Promise<void>(resolve => proxy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { proxy.close() })
+  const port = (proxy.address() as { port: number }).port
+  const wh = await startWebhook(['--keystone-url', `http://127.0.0.1:${port}`, '--user-agent', 'acme-cloud/1.2', '--user-agent', 'site/eu-1'])
+  t.teardown(wh.close)
+  const res = await wh.post('/webhook', tokenReview(await passwordToken(seed, 'demo', 'demo')))
+  t.equal(res.body.status.authenticated, true)
+  const validate = seen.find(s => s.path?.startsWith('/v3/auth/tokens'))
+  t.ok(validate, '/v3 was appended to the URL')
+  t.equal(validate?.ua, `k8s-keystone-auth/${VERSION} acme-cloud/1.2 site/eu-1`)
+})

@@ -215,6 +215,9 @@ export function generateApiserverConfig (input: ApiserverConfigInput): Apiserver
     notes.push('Authorization: authn-only. Keystone users are authorized by RBAC alone; bind their user names or ' +
       'groups (role-mappings in the sync config) to Roles/ClusterRoles. Keep --authorization-mode as it is (Node,RBAC).')
   }
+  const host = new URL(input.webhookUrl).hostname.replace(/^\[|\]$/g, '')
+  const isIp = /^[\d.]+$/.test(host) || host.includes(':')
+  notes.push(`The webhook's serving certificate must be signed by this CA and list ${isIp ? 'IP' : 'DNS'}:${host} in its subjectAltName.`)
   if (withKey) notes.push('The kubeconfigs contain the client key: keep them root-only (mode 0600).')
   notes.push(`Copy the files to ${dir}/ on every control-plane node and mount that directory read-only into the kube-apiserver pod.`)
   return { files, flags, removeFlags, notes, ...(version !== undefined ? { authorizationConfigVersion: version } : {}) }

@@ -134,6 +134,7 @@ t.test('default run: files, modes, flags, and nothing insecure', async t => {
   t.notOk(flags.some(f => f.startsWith('--authorization-mode=')), '--authorization-mode conflicts with --authorization-config')
   t.match(r.stdout, /remove these if present[\s\S]*--authorization-mode/)
   t.match(r.stdout, /AuthenticationConfiguration/, 'says why authn uses flags')
+  t.match(r.stdout, /IP:127\.0\.0\.1 in its subjectAltName/, 'names the SAN the serving certificate needs')
   for (const f of ['authn-webhook.kubeconfig', 'authz-webhook.kubeconfig', 'authorization-config.yaml']) {
     t.notMatch(readFileSync(join(r.dir, f), 'utf8'), /insecure/i, `${f}: no insecure-skip-tls-verify`)
   }

@@ -46,8 +46,13 @@ export class Metrics {
   readonly tokenCacheSize = new Gauge({
     name: 'k8s_keystone_auth_token_cache_entries',
     help: 'Entries in the token cache',
-    registers: [this.registry]
+    registers: [this.registry],
+    // Read at scrape time rather than set on every review.
+    collect: () => { this.tokenCacheSize.set(this.tokenCacheEntries()) }
   })
+
+  /** Set by the server to the token cache's size getter. */
+  tokenCacheEntries: () => number = () => 0
 
   readonly decisionCache = new Counter({
     name: 'k8s_keystone_auth_decision_cache_requests_total',
@@ -59,8 +64,11 @@ export class Metrics {
   readonly decisionCacheSize = new Gauge({
     name: 'k8s_keystone_auth_decision_cache_entries',
     help: 'Entries in the authorization decision cache',
-    registers: [this.registry]
+    registers: [this.registry],
+    collect: () => { this.decisionCacheSize.set(this.decisionCacheEntries()) }
   })
+
+  decisionCacheEntries: () => number = () => 0
 
   readonly inflight = new Gauge({
     name: 'k8s_keystone_auth_inflight_requests',
@@ -95,6 +103,40 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry]
   })
+
+  // prom-client hashes the label set on every inc()/observe(); reviews use a handful of label
+  // sets, so their children are looked up once and kept.
+  readonly #reviewChildren = new Map<string, { inc: (v?: number) => void }>()
+  readonly #durationChildren = new Map<string, { observe: (v: number) => void }>()
+  readonly #cacheChildren = new Map<string, { inc: (v?: number) => void }>()
+
+  countReview (kind: string, version: string, outcome: string): void {
+    const key = `${kind}\0${version}\0${outcome}`
+    let child = this.#reviewChildren.get(key)
+    if (child === undefined) {
+      child = this.reviews.labels({ kind, version, outcome })
+      this.#reviewChildren.set(key, child)
+    }
+    child.inc()
+  }
+
+  observeReview (kind: string, seconds: number): void {
+    let child = this.#durationChildren.get(kind)
+    if (child === undefined) {
+      child = this.reviewDuration.labels({ kind })
+      this.#durationChildren.set(kind, child)
+    }
+    child.observe(seconds)
+  }
+
+  countTokenCache (result: string): void {
+    let child = this.#cacheChildren.get(result)
+    if (child === undefined) {
+      child = this.tokenCache.labels({ result })
+      this.#cacheChildren.set(result, child)
+    }
+    child.inc()
+  }
 
   constructor (opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'k8s_keystone_auth_' })

@@ -140,9 +140,10 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     negativeCacheTtlMs: opts['token-cache-negative-ttl'],
     cacheMax: opts['token-cache-size'],
     groupsCacheTtlMs: opts['groups-cache-ttl'],
-    onCache: event => metrics.tokenCache.inc({ result: event })
+    onCache: event => { metrics.countTokenCache(event) }
   })
 
+  metrics.tokenCacheEntries = () => authenticator.cacheSize
   const reviewer = await createAccessReviewer(opts, { logger, metrics, readiness, ...(kube !== undefined ? { kube } : {}) })
   readiness.add('keystone', health.check)
 

@@ -206,6 +206,64 @@ t.test('cert-manager component: the Certificate fills the Secret the Deployment 
   }
 })
 
+t.test('operator guide: Keystone behind a private CA (configMapGenerator + patch) builds and wires KEYSTONE_CA_FILE', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'ksa-overlay-ca-'))
+  cpSync(DEPLOY, join(dir, 'deploy'), { recursive: true })
+  mkdirSync(join(dir, 'my-cluster'))
+  const caPem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+  writeFileSync(join(dir, 'my-cluster/keystone-ca.crt'), caPem)
+  writeFileSync(join(dir, 'my-cluster/kustomization.yaml'), [
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    'resources:',
+    '- ../deploy',
+    'configMapGenerator:',
+    '- name: keystone-ca',
+    '  namespace: kube-system',
+    '  files:',
+    '  - ca.crt=keystone-ca.crt',
+    'patches:',
+    '- patch: |-',
+    '    apiVersion: apps/v1',
+    '    kind: Deployment',
+    '    metadata:',
+    '      name: k8s-keystone-auth',
+    '      namespace: kube-system',
+    '    spec:',
+    '      template:',
+    '        spec:',
+    '          containers:',
+    '          - name: k8s-keystone-auth',
+    '            env:',
+    '            - name: KEYSTONE_CA_FILE',
+    '              value: /etc/k8s-keystone-auth/keystone-ca/ca.crt',
+    '            volumeMounts:',
+    '            - name: keystone-ca',
+    '              mountPath: /etc/k8s-keystone-auth/keystone-ca',
+    '              readOnly: true',
+    '          volumes:',
+    '          - name: keystone-ca',
+    '            configMap:',
+    '              name: keystone-ca',
+    ''
+  ].join('\n'))
+  const docs = await kustomize(join(dir, 'my-cluster'))
+  for (const d of docs) t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
+  const dep = find(docs, 'Deployment')
+  const pod = dep.spec.template.spec
+  const c = pod.containers[0]
+  const cm = docs.find(d => d.kind === 'ConfigMap' && d.metadata.name.startsWith('keystone-ca-'))
+  t.ok(cm, 'generated ConfigMap with a content hash (pods roll when the CA changes)')
+  t.equal(cm.data['ca.crt'], caPem)
+  const vol = pod.volumes.find((v: any) => v.name === 'keystone-ca')
+  t.equal(vol.configMap.name, cm.metadata.name, 'the volume follows the hashed name')
+  const mount = c.volumeMounts.find((m: any) => m.name === 'keystone-ca')
+  const env = c.env.find((e: any) => e.name === 'KEYSTONE_CA_FILE')
+  t.equal(env.value, `${mount.mountPath}/ca.crt`, 'KEYSTONE_CA_FILE is the mounted key')
+  t.ok(pod.volumes.some((v: any) => v.secret?.secretName === 'k8s-keystone-auth-tls'), 'the TLS volume is kept')
+  t.ok(c.env.some((e: any) => e.name === 'TLS_CERT_FILE'), 'the other env vars are kept')
+})
+
 t.test('static-pod variant validates and keeps the same security settings', async t => {
   const [pod, ...rest] = yamlDocs(readFileSync(join(DEPLOY, 'static-pod/k8s-keystone-auth.yaml'), 'utf8'))
   t.equal(rest.length, 0)

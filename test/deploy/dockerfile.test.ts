@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { testCerts } from '../helpers/certs.js'
 
+// Two npm installs and a TypeScript build: more than the suite's per-file default under load.
+t.setTimeout(480_000)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
 

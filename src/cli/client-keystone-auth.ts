@@ -14,9 +14,11 @@ const USAGE: Record<string, string> = {
 Prints a client.authentication.k8s.io ExecCredential with a Keystone token, for kubectl.
 Commands:
   ${NAME} [flags]               get a token (the default; what kubectl runs)
+  ${NAME} login [flags]         log in now (WebSSO: in the browser) and cache the token
   ${NAME} logout [--all]        forget the cached token (of these settings, or all)
   ${NAME} kubeconfig [flags]    write a kubeconfig user and context that run this plugin
   ${NAME} version               print the version`,
+  login: `Usage: ${NAME} login [credential flags]\n\nLogs in ahead of time and caches the token, so that kubectl runs without a terminal (IDEs, scripts)\nfind one. With --auth-type=v3websso (OS_AUTH_TYPE) it always makes a new browser login.`,
   logout: `Usage: ${NAME} logout [--all] [credential flags]\n\nRemoves the cached token of these settings, or every cached token with --all.`,
   kubeconfig: `Usage: ${NAME} kubeconfig --server URL [--certificate-authority FILE] [credential flags]
 
@@ -27,6 +29,7 @@ for kubectl, and the kubeconfig carries it; secrets are printed only with --dry-
 
 function specsFor (cmd: string): FlagSpec[] {
   if (cmd === 'logout') return [...CREDENTIAL_FLAGS, ...LOGOUT_FLAGS, ...COMMON_FLAGS]
+  if (cmd === 'login') return [...CREDENTIAL_FLAGS, ...COMMON_FLAGS]
   if (cmd === 'kubeconfig') return [...CREDENTIAL_FLAGS, ...KUBECONFIG_FLAGS, ...COMMON_FLAGS]
   return [...CREDENTIAL_FLAGS, ...COMMON_FLAGS]
 }
@@ -48,14 +51,30 @@ async function openCache (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<impor
   return new TokenCache(defaultCacheDir(env))
 }
 
-async function runToken (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<number> {
+async function webssoOptions (p: ParsedFlags, settings: import('../plugin/settings.js').Settings, force: boolean): Promise<import('../plugin/get-token.js').WebssoRunOptions | undefined> {
+  if (settings.authType === undefined) return undefined
+  const { isWebssoAuthType } = await import('../plugin/settings.js')
+  if (!isWebssoAuthType(settings.authType.value)) return undefined
+  const { parsePorts, browserCommand } = await import('../plugin/websso.js')
+  const o: import('../plugin/get-token.js').WebssoRunOptions = {
+    ports: parsePorts(getString(p, 'websso-ports') ?? '8250-8259'),
+    timeoutMs: getNumber(p, 'websso-timeout') ?? 300_000,
+    force
+  }
+  const browser = browserCommand(getString(p, 'browser'))
+  if (browser !== undefined) o.browser = browser
+  return o
+}
+
+async function runToken (p: ParsedFlags, env: NodeJS.ProcessEnv, cmd: 'token' | 'login' = 'token'): Promise<number> {
   const { readExecInfo, execCredential } = await import('../plugin/exec-credential.js')
   const info = readExecInfo(env)
   const settings = await loadSettings(p, env)
   const cache = await openCache(p, env)
   // isatty(0) rather than process.stdin.isTTY: the latter builds the stdin stream, which a run
   // that does not prompt never needs.
-  const interactive = info.interactive ?? isatty(0)
+  const interactive = cmd === 'login' ? isatty(0) : (info.interactive ?? isatty(0))
+  const websso = await webssoOptions(p, settings, cmd === 'login')
   const { getToken } = await import('../plugin/get-token.js')
   let prompter: import('../plugin/prompt.js').Prompter | undefined
   const { Prompter } = interactive ? await import('../plugin/prompt.js') : { Prompter: undefined }
@@ -68,8 +87,13 @@ async function runToken (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<number
       timeoutMs: getNumber(p, 'timeout') ?? 30_000,
       interactive,
       prompter: Prompter === undefined ? undefined : () => (prompter ??= new Prompter()),
-      ppid: process.ppid
+      ppid: process.ppid,
+      ...(websso !== undefined ? { websso } : {})
     })
+    if (cmd === 'login') {
+      process.stderr.write(`${NAME}: logged in; ${res.source === 'cache' ? 'a cached token' : 'the new token'} is valid until ${res.expiresAt.toISOString()}${cache === undefined ? ' (not cached: --no-cache)' : ''}\n`)
+      return 0
+    }
     process.stdout.write(execCredential(info.apiVersion, res.token, res.expiresAt))
     return 0
   } finally {
@@ -91,14 +115,17 @@ async function runLogout (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<numbe
   if (missing.length > 0) {
     throw new UsageError(`logout needs the same settings as the login to find its token (missing ${missing.map(m => m.hint).join(', ')}), or --all`)
   }
-  const removed = cache.remove(cacheKey(settings))
+  let removed = cache.remove(cacheKey(settings))
+  const { methodOf, webssoUnscopedKey } = await import('../plugin/settings.js')
+  // A WebSSO login also keeps the unscoped federated token (for switching project): forget it too.
+  if (methodOf(settings) === 'websso') removed = cache.remove(webssoUnscopedKey(settings)) || removed
   process.stderr.write(`${NAME}: ${removed ? 'removed the cached token' : 'no cached token'} for these settings\n`)
   return 0
 }
 
 async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const first = argv[0]
-  const cmd = first === 'logout' || first === 'kubeconfig' || first === 'version' ? first : 'token'
+  const cmd = first === 'logout' || first === 'login' || first === 'kubeconfig' || first === 'version' ? first : 'token'
   const rest = cmd === 'token' ? argv : argv.slice(1)
   const specs = specsFor(cmd)
   const p = parseFlags(specs, rest, env)
@@ -117,6 +144,7 @@ async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     const { runKubeconfig } = await import('../plugin/kubeconfig.js')
     return await runKubeconfig(p, env, await loadSettings(p, env))
   }
+  if (cmd === 'login') return await runToken(p, env, 'login')
   return await runToken(p, env)
 }
 

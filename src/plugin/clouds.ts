@@ -29,6 +29,8 @@ export interface CloudEntry {
   cert?: string
   key?: string
   auth_type?: string
+  identity_provider?: string
+  protocol?: string
   /** Where the entry came from, for messages. */
   source: string
 }
@@ -76,7 +78,8 @@ async function loadClouds (path: string): Promise<Record<string, unknown>> {
 
 const STRING_KEYS = ['auth_url', 'username', 'user_id', 'password', 'project_name', 'project_id', 'user_domain_name',
   'user_domain_id', 'project_domain_name', 'project_domain_id', 'domain_name', 'domain_id',
-  'application_credential_id', 'application_credential_name', 'application_credential_secret', 'token'] as const
+  'application_credential_id', 'application_credential_name', 'application_credential_secret', 'token',
+  'identity_provider', 'protocol'] as const
 
 /** The named cloud, or a ConfigError that says where it was looked for. */
 export async function loadCloud (name: string, env: NodeJS.ProcessEnv): Promise<CloudEntry> {

@@ -31,6 +31,19 @@ export interface GetTokenOptions {
   /** Our parent, normally kubectl. */
   ppid: number
   now?: () => number
+  /** Settings of the WebSSO (browser) login; used when the auth type is v3websso. */
+  websso?: WebssoRunOptions
+}
+
+export interface WebssoRunOptions {
+  ports: number[]
+  timeoutMs: number
+  /** Opener command (undefined: print the URL only). */
+  browser?: string[]
+  /** `client-keystone-auth login`: a new browser login even when a cached token would do. */
+  force?: boolean
+  /** One line to the user, on stderr. */
+  log?: (line: string) => void
 }
 
 export interface TokenResult {
@@ -45,7 +58,8 @@ const PROMPT_LABELS: Record<Field, [string, boolean]> = {
   userName: ['user name', false],
   projectName: ['project name', false],
   password: ['password', true],
-  appCredSecret: ['application credential secret', true]
+  appCredSecret: ['application credential secret', true],
+  protocol: ['federation protocol (e.g. openid)', false]
 }
 
 const SECRET_FIELDS: Field[] = ['password', 'appCredSecret']
@@ -63,7 +77,7 @@ async function fill (s: Settings, fields: Field[], opts: Pick<GetTokenOptions, '
   }
 }
 
-function usable (e: CacheEntry | undefined, authUrl: string, now: number, marginMs: number): e is CacheEntry {
+export function usable (e: CacheEntry | undefined, authUrl: string, now: number, marginMs: number): e is CacheEntry {
   return e !== undefined && e.authUrl === authUrl && Date.parse(e.expiresAt) - marginMs > now
 }
 
@@ -75,7 +89,7 @@ export async function completeSettings (s: Settings, opts: Pick<GetTokenOptions,
   await fill(s, missing, opts)
 }
 
-const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
   const s = opts.settings
@@ -94,6 +108,11 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
     authUrl = normalizeAuthUrl(s.authUrl?.value ?? '')
   } catch (err) {
     throw new KsaError('KSA_ERR_USAGE', errorMessage(err))
+  }
+
+  if (methodOf(s) === 'websso') {
+    const { getWebssoToken } = await import('./websso-token.js')
+    return await getWebssoToken(opts, authUrl)
   }
 
   const cache = opts.cache
@@ -164,7 +183,7 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
  * rejects is dropped (and the caller logs in); when Keystone cannot be reached the token is
  * served, and the API server decides.
  */
-async function fromCache (cache: TokenCache, key: string, authUrl: string, opts: GetTokenOptions): Promise<TokenResult | undefined> {
+export async function fromCache (cache: TokenCache, key: string, authUrl: string, opts: GetTokenOptions): Promise<TokenResult | undefined> {
   const now = (opts.now ?? Date.now)()
   const e = cache.read(key)
   if (!usable(e, authUrl, now, opts.marginMs)) return undefined
@@ -182,7 +201,7 @@ async function fromCache (cache: TokenCache, key: string, authUrl: string, opts:
   return serve(cache, key, e, opts)
 }
 
-function serve (cache: TokenCache, key: string, e: CacheEntry, opts: GetTokenOptions): TokenResult {
+export function serve (cache: TokenCache, key: string, e: CacheEntry, opts: GetTokenOptions): TokenResult {
   const at = new Date((opts.now ?? Date.now)()).toISOString()
   e.servedTo = [...e.servedTo.filter(x => x.ppid !== opts.ppid), { ppid: opts.ppid, at }]
   try {

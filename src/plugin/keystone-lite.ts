@@ -149,3 +149,33 @@ export async function validateToken (o: LiteOptions, token: string): Promise<boo
   if (res.status === 401 || res.status === 404) return false
   throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the token check`)
 }
+
+export interface LiteProject { id: string, name: string, domainId: string }
+
+/** GET /v3/auth/projects: the projects the token's user may scope to. */
+export async function listAuthProjects (o: LiteOptions, token: string): Promise<LiteProject[]> {
+  const res = await call(o, 'GET', '/auth/projects', { 'x-auth-token': token })
+  if (res.status === 200) {
+    const list = (res.body as { projects?: unknown } | undefined)?.projects
+    if (!Array.isArray(list)) throw new KeystoneUnavailableError(`Keystone at ${o.url} answered GET /auth/projects without a project list`)
+    return list.flatMap((p: { id?: unknown, name?: unknown, domain_id?: unknown, enabled?: unknown }) =>
+      typeof p?.id === 'string' && p.enabled !== false
+        ? [{ id: p.id, name: typeof p.name === 'string' ? p.name : p.id, domainId: typeof p.domain_id === 'string' ? p.domain_id : '' }]
+        : [])
+  }
+  const msg = keystoneMessage(res.body)
+  if (res.status >= 400 && res.status < 500) throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to listing the token's projects${msg !== '' ? `: ${msg}` : ''}`)
+  throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to listing the token's projects`)
+}
+
+/** Self-validation that returns the token's user and expiry; null when Keystone says it is not valid. */
+export async function inspectToken (o: LiteOptions, token: string): Promise<{ expiresAt: Date, userId: string, userName: string } | null> {
+  const res = await call(o, 'GET', '/auth/tokens?nocatalog', { 'x-auth-token': token, 'x-subject-token': token })
+  if (res.status === 401 || res.status === 404) return null
+  const t = (res.body as { token?: { expires_at?: unknown, user?: { id?: unknown, name?: unknown } } } | undefined)?.token
+  const expiresAt = new Date(typeof t?.expires_at === 'string' ? t.expires_at : NaN)
+  if (res.status !== 200 || Number.isNaN(expiresAt.getTime()) || typeof t?.user?.id !== 'string') {
+    throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the token check`)
+  }
+  return { expiresAt, userId: t.user.id, userName: typeof t.user.name === 'string' ? t.user.name : '' }
+}

@@ -49,10 +49,27 @@ export function parseExpiry (text: string, now = Date.now()): string {
   return new Date(now + ms).toISOString()
 }
 
-function envFromSettings (s: Settings, authUrl: string): ExecEnv[] {
+function envFromSettings (s: Settings, authUrl: string, p?: ParsedFlags): ExecEnv[] {
   const out: ExecEnv[] = [{ name: 'OS_AUTH_URL', value: authUrl }]
   const add = (name: string, v: string | undefined): void => { if (v !== undefined && v !== '') out.push({ name, value: v }) }
   const method = methodOf(s)
+  if (method === 'websso') {
+    // No secret at all: the plugin opens the browser when it needs a new token.
+    add('OS_AUTH_TYPE', 'v3websso')
+    add('OS_IDENTITY_PROVIDER', s.identityProvider?.value)
+    add('OS_PROTOCOL', s.protocol?.value)
+    if (s.projectId !== undefined) add('OS_PROJECT_ID', s.projectId.value)
+    else add('OS_PROJECT_NAME', s.projectName?.value)
+    if (s.projectId === undefined && s.projectName !== undefined && s.projectDomain !== undefined) {
+      if ('id' in s.projectDomain.sel) add('OS_PROJECT_DOMAIN_ID', s.projectDomain.sel.id)
+      else add('OS_PROJECT_DOMAIN_NAME', s.projectDomain.sel.name)
+    }
+    if (p !== undefined && p.sources.get('websso-ports') !== undefined) add('CLIENT_KEYSTONE_AUTH_WEBSSO_PORTS', getString(p, 'websso-ports'))
+    if (s.cacert !== undefined) add('OS_CACERT', s.cacert.value)
+    if (s.cert !== undefined) add('OS_CERT', s.cert.value)
+    if (s.key !== undefined) add('OS_KEY', s.key.value)
+    return out
+  }
   if (method === 'application_credential') {
     add('OS_APPLICATION_CREDENTIAL_ID', s.appCredId?.value)
     if (s.appCredId === undefined) {
@@ -189,6 +206,7 @@ export async function runKubeconfig (p: ParsedFlags, env: NodeJS.ProcessEnv, s: 
   let created: CreatedCredential | undefined
   try {
     if (getBool(p, 'create-application-credential') === true) {
+      if (methodOf(s) === 'websso') throw new UsageError('--create-application-credential with a WebSSO login: run `client-keystone-auth login` first, then create the credential with OS_TOKEN set to a token, or use the WebSSO kubeconfig (without --create-application-credential)')
       await completeSettings(s, promptOpts, 'not prompting: no terminal')
       const authUrl = normalizeAuthUrl(s.authUrl?.value ?? '')
       created = await createApplicationCredential(p, s, authUrl, clusterName, timeoutMs)
@@ -203,11 +221,17 @@ export async function runKubeconfig (p: ParsedFlags, env: NodeJS.ProcessEnv, s: 
       label = s.userName?.value ?? s.userId?.value ?? created.name
     } else {
       const method = methodOf(s)
+      if (method === 'websso' && s.protocol === undefined) throw new UsageError('missing federation protocol (--protocol or OS_PROTOCOL, e.g. openid) for the WebSSO login')
       if (method === 'token') throw new UsageError('a kubeconfig cannot carry a Keystone token (it expires): give a password with --create-application-credential, or an application credential')
       if (s.authUrl === undefined) throw new UsageError('missing Keystone URL (--keystone-url or OS_AUTH_URL)')
       const authUrl = normalizeAuthUrl(s.authUrl.value)
-      envList = envFromSettings(s, authUrl)
-      if (method === 'application_credential') {
+      envList = envFromSettings(s, authUrl, p)
+      if (method === 'websso') {
+        const cloud = getString(p, 'os-cloud')
+        if (cloud !== undefined) envList.push({ name: 'OS_CLOUD', value: cloud })
+        interactiveMode = 'IfAvailable'
+        label = s.identityProvider?.value ?? 'websso'
+      } else if (method === 'application_credential') {
         if (s.appCredSecret === undefined) throw new UsageError('missing application credential secret (--application-credential-secret or OS_APPLICATION_CREDENTIAL_SECRET)')
         envList.push({ name: 'OS_APPLICATION_CREDENTIAL_SECRET', value: s.appCredSecret.value })
         secretEnv.push('OS_APPLICATION_CREDENTIAL_SECRET')

@@ -27,9 +27,14 @@ export interface Settings {
   cacert?: Value
   cert?: Value
   key?: Value
+  /** keystoneauth's auth_type; only `v3websso` (or `websso`) changes the login. */
+  authType?: Value
+  /** WebSSO: the identity provider (optional) and the federation protocol. */
+  identityProvider?: Value
+  protocol?: Value
 }
 
-export type Field = 'authUrl' | 'userName' | 'userDomain' | 'projectName' | 'password' | 'appCredSecret'
+export type Field = 'authUrl' | 'userName' | 'userDomain' | 'projectName' | 'password' | 'appCredSecret' | 'protocol'
 
 export interface Missing {
   field: Field
@@ -43,7 +48,8 @@ const HINTS: Record<Field, string> = {
   userDomain: 'user domain (--domain-name, OS_DOMAIN_NAME or OS_USER_DOMAIN_NAME)',
   projectName: 'project (--project-name, OS_PROJECT_NAME or OS_PROJECT_ID)',
   password: 'password (--password or OS_PASSWORD)',
-  appCredSecret: 'application credential secret (--application-credential-secret or OS_APPLICATION_CREDENTIAL_SECRET)'
+  appCredSecret: 'application credential secret (--application-credential-secret or OS_APPLICATION_CREDENTIAL_SECRET)',
+  protocol: 'federation protocol (--protocol or OS_PROTOCOL, e.g. openid, saml2, mapped)'
 }
 
 export function hintFor (field: Field): string {
@@ -111,13 +117,22 @@ export function resolveSettings (p: ParsedFlags, cloud?: CloudEntry): Settings {
   set('cacert', one('cacert', 'cacert'))
   set('cert', one('cert', 'cert'))
   set('key', one('key', 'key'))
+  set('authType', one('auth-type', 'auth_type'))
+  set('identityProvider', one('identity-provider', 'identity_provider'))
+  set('protocol', one('protocol', 'protocol'))
   // A project given by id at a higher level than a name wins; by the same level the id wins too.
   return s
 }
 
-export type Method = 'password' | 'application_credential' | 'token'
+export type Method = 'password' | 'application_credential' | 'token' | 'websso'
+
+/** auth_type values (keystoneauth's naming, and the short form) that select the browser login. */
+export function isWebssoAuthType (v: string | undefined): boolean {
+  return v !== undefined && ['v3websso', 'websso'].includes(v.toLowerCase())
+}
 
 export function methodOf (s: Settings): Method {
+  if (isWebssoAuthType(s.authType?.value)) return 'websso'
   if (s.appCredId !== undefined || s.appCredName !== undefined) return 'application_credential'
   if (s.password !== undefined) return 'password'
   if (s.token !== undefined) return 'token'
@@ -129,6 +144,11 @@ export function missingSettings (s: Settings): Missing[] {
   const out: Field[] = []
   const method = methodOf(s)
   if (s.authUrl === undefined) out.push('authUrl')
+  if (method === 'websso') {
+    // The project is optional: it is picked from the user's projects after the login.
+    if (s.protocol === undefined) out.push('protocol')
+    return out.map(field => ({ field, hint: HINTS[field] }))
+  }
   const needUser = method === 'password' || (method === 'application_credential' && s.appCredId === undefined)
   if (needUser && s.userId === undefined) {
     // The Go plugin's prompt order: URL, domain, user, project, password.
@@ -184,13 +204,17 @@ export function describeIdentity (s: Settings): string {
     return s.appCredId !== undefined ? `application credential ${s.appCredId.value}` : `application credential ${s.appCredName?.value ?? ''} of ${user}`
   }
   if (method === 'token') return `the token from ${s.token?.source ?? 'OS_TOKEN'}`
+  if (method === 'websso') return `the WebSSO login${s.identityProvider !== undefined ? ` of identity provider ${s.identityProvider.value}` : ''} (protocol ${s.protocol?.value ?? '?'})`
   return user
 }
 
 export function describeProject (s: Settings): string {
   if (s.projectId !== undefined) return `project id ${s.projectId.value}`
-  if (s.projectName !== undefined) return `project ${s.projectName.value} in domain ${domainLabel(projectDomainOf(s))}`
-  return 'the credential\'s project'
+  if (s.projectName !== undefined) {
+    const d = projectDomainOf(s)
+    return methodOf(s) === 'websso' && d === undefined ? `project ${s.projectName.value}` : `project ${s.projectName.value} in domain ${domainLabel(d)}`
+  }
+  return methodOf(s) === 'websso' ? 'the only project of the user' : 'the credential\'s project'
 }
 
 /**
@@ -201,21 +225,43 @@ export function describeProject (s: Settings): string {
 export function cacheKey (s: Settings): string {
   const method = methodOf(s)
   const parts: unknown[] = [1, s.authUrl !== undefined ? normalizeAuthUrl(s.authUrl.value) : '', method]
-  if (method === 'application_credential') {
+  if (method === 'websso') {
+    parts.push(webssoIdentity(s))
+    parts.push(s.projectId !== undefined ? { id: s.projectId.value } : { name: s.projectName?.value, domain: projectDomainOf(s) })
+  } else if (method === 'application_credential') {
     parts.push(s.appCredId !== undefined ? { id: s.appCredId.value } : { name: s.appCredName?.value, user: userRef(s) })
   } else {
     if (method === 'password') parts.push(userRef(s))
     else parts.push({ token: createHash('sha256').update(s.token?.value ?? '').digest('hex') })
     parts.push(s.projectId !== undefined ? { id: s.projectId.value } : { name: s.projectName?.value, domain: projectDomainOf(s) })
   }
+  parts.push(tlsPart(s))
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
+}
+
+function webssoIdentity (s: Settings): unknown {
+  return { idp: s.identityProvider?.value ?? '', protocol: s.protocol?.value ?? '' }
+}
+
+function tlsPart (s: Settings): unknown {
   const abs = (v: Value | undefined): string => v === undefined ? '' : resolve(v.value)
-  parts.push({ cacert: abs(s.cacert), cert: abs(s.cert), key: abs(s.key) })
+  return { cacert: abs(s.cacert), cert: abs(s.cert), key: abs(s.key) }
+}
+
+/**
+ * The cache key of the unscoped federated token a WebSSO login gives: the same Keystone, identity
+ * provider, protocol and TLS settings, any project. Its lock is the browser lock: parallel runs
+ * wait on it, so that one browser opens.
+ */
+export function webssoUnscopedKey (s: Settings): string {
+  const parts: unknown[] = [1, s.authUrl !== undefined ? normalizeAuthUrl(s.authUrl.value) : '', 'websso-unscoped', webssoIdentity(s), tlsPart(s)]
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
 }
 
 /** The Keystone login these settings describe; call only when missingSettings() is empty. */
 export function loginRequest (s: Settings): { auth: AuthMethod, scope?: ScopeRequest } {
   const method = methodOf(s)
+  if (method === 'websso') throw new TypeError('a WebSSO login has no request of its own: see websso.ts')
   if (method === 'application_credential') {
     const secret = s.appCredSecret?.value ?? ''
     if (s.appCredId !== undefined) return { auth: { method, id: s.appCredId.value, secret } }

@@ -1,0 +1,180 @@
+import { KeystoneRejectedError, KsaError, errorMessage } from '../errors.js'
+import type { TokenCache, CacheEntry } from './cache.js'
+import { fromCache, liteOptions, LoginFailedError, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './get-token.js'
+import { cacheKey, describeProject, webssoUnscopedKey, type Settings } from './settings.js'
+import type { LiteProject, LiteToken } from './keystone-lite.js'
+
+// A kubectl token for a federated user: the project-scoped token from the cache; else, under the
+// browser lock, a new scoped token from the cached unscoped federated token (switching project
+// needs no browser); else a WebSSO browser login, when this run may open one. Parallel runs wait
+// on the browser lock (the unscoped token's lock file), so that one browser opens, and then use
+// what the first run cached.
+
+export class WebssoLoginNeededError extends KsaError {
+  constructor (why: string) {
+    super('KSA_ERR_WEBSSO_LOGIN_NEEDED', `no usable cached Keystone token for this WebSSO login and ${why}; run \`client-keystone-auth login\` (with the same settings: OS_AUTH_URL, OS_AUTH_TYPE=v3websso, OS_PROTOCOL, ...) in a terminal first`)
+    this.name = 'WebssoLoginNeededError'
+  }
+}
+
+const NOT_INTERACTIVE = 'this run cannot open a browser (not an interactive session: no terminal, or kubectl\'s interactiveMode forbids it)'
+
+export async function getWebssoToken (opts: GetTokenOptions, authUrl: string): Promise<TokenResult> {
+  const s = opts.settings
+  const now = opts.now ?? Date.now
+  const ws = opts.websso ?? { ports: [8250], timeoutMs: 300_000 }
+  const force = ws.force === true
+  const browserAllowed = opts.interactive || force
+  const cache = opts.cache
+  const scopedKey = cacheKey(s)
+  const browserKey = webssoUnscopedKey(s)
+
+  if (cache !== undefined && !force) {
+    const hit = await fromCache(cache, scopedKey, authUrl, opts)
+    if (hit !== undefined) return hit
+  }
+  if (cache === undefined) {
+    if (!browserAllowed) throw new WebssoLoginNeededError(`the token cache is off (--no-cache) and ${NOT_INTERACTIVE}`)
+    const unscoped = await browserLogin(s, authUrl, ws)
+    const scoped = await scope(s, authUrl, unscoped, opts)
+    return { token: scoped.token, expiresAt: scoped.expiresAt, source: 'login' }
+  }
+
+  let release: (() => void) | undefined
+  try {
+    // The browser lock: held for the whole login (a person typing), so a waiter waits that long.
+    const staleMs = ws.timeoutMs + 30_000
+    const deadline = now() + ws.timeoutMs + 15_000
+    for (;;) {
+      release = cache.tryLock(browserKey, staleMs)
+      if (release !== undefined) break
+      if (now() > deadline) throw new KsaError('KSA_ERR_WEBSSO_LOCKED', `another client-keystone-auth run has been holding the WebSSO login lock in ${cache.dir} for longer than the login may take; if no login is running, run \`client-keystone-auth logout\``)
+      await sleep(100)
+      const e = cache.read(scopedKey)
+      if (usable(e, authUrl, now(), opts.marginMs)) return serve(cache, scopedKey, e, opts)
+    }
+    if (!force) {
+      const hit = await fromCache(cache, scopedKey, authUrl, opts)
+      if (hit !== undefined) return hit
+      const u = cache.read(browserKey)
+      if (usable(u, authUrl, now(), opts.marginMs)) {
+        try {
+          const scoped = await scope(s, authUrl, u.token, opts)
+          return store(cache, scopedKey, scoped, authUrl, opts)
+        } catch (err) {
+          if (!(err instanceof UnscopedRejectedError)) throw err
+          cache.remove(browserKey)
+        }
+      }
+    }
+    if (!browserAllowed) throw new WebssoLoginNeededError(NOT_INTERACTIVE)
+    const unscoped = await browserLogin(s, authUrl, ws)
+    // Cache the unscoped token before scoping, so that a project choice that fails needs no new login.
+    const lite = await import('./keystone-lite.js')
+    const info = await lite.inspectToken(await liteOptions(s, authUrl, opts.timeoutMs), unscoped)
+    if (info === null) throw new LoginFailedError('KSA_ERR_KEYSTONE_REJECTED', `Keystone at ${authUrl} does not accept the token its WebSSO login page sent`)
+    const at = new Date(now()).toISOString()
+    writeEntry(cache, browserKey, {
+      version: 1, token: unscoped, expiresAt: info.expiresAt.toISOString(), issuedAt: at, lastValidatedAt: at, authUrl,
+      userId: info.userId, userName: info.userName, servedTo: []
+    })
+    let scoped: LiteToken
+    try {
+      scoped = await scope(s, authUrl, unscoped, opts)
+    } catch (err) {
+      if (err instanceof UnscopedRejectedError) cache.remove(browserKey)
+      throw err
+    }
+    return store(cache, scopedKey, scoped, authUrl, opts)
+  } finally {
+    release?.()
+  }
+}
+
+async function browserLogin (s: Settings, authUrl: string, ws: NonNullable<GetTokenOptions['websso']>): Promise<string> {
+  const { webssoLogin } = await import('./websso.js')
+  const log = ws.log ?? ((line: string) => { process.stderr.write(`client-keystone-auth: ${line}\n`) })
+  const o: import('./websso.js').WebssoLoginOptions = { authUrl, protocol: s.protocol?.value ?? '', ports: ws.ports, timeoutMs: ws.timeoutMs, log }
+  if (s.identityProvider !== undefined) o.identityProvider = s.identityProvider.value
+  if (ws.browser !== undefined) o.browser = ws.browser
+  return await webssoLogin(o)
+}
+
+function writeEntry (cache: TokenCache, key: string, e: CacheEntry): void {
+  try {
+    cache.write(key, e)
+  } catch (err) {
+    process.stderr.write(`client-keystone-auth: warning: cannot write the token cache in ${cache.dir}: ${errorMessage(err)}\n`)
+  }
+}
+
+function store (cache: TokenCache, key: string, t: LiteToken, authUrl: string, opts: GetTokenOptions): TokenResult {
+  const at = new Date((opts.now ?? Date.now)()).toISOString()
+  const e: CacheEntry = {
+    version: 1, token: t.token, expiresAt: t.expiresAt.toISOString(), issuedAt: at, lastValidatedAt: at, authUrl,
+    userId: t.userId, userName: t.userName, servedTo: [{ ppid: opts.ppid, at }]
+  }
+  if (t.projectId !== undefined) { e.projectId = t.projectId; e.projectName = t.projectName ?? '' }
+  writeEntry(cache, key, e)
+  return { token: t.token, expiresAt: t.expiresAt, source: 'login' }
+}
+
+/** Keystone refused the unscoped token itself (expired, revoked): a new browser login is needed. */
+class UnscopedRejectedError extends KsaError {
+  constructor (message: string) {
+    super('KSA_ERR_KEYSTONE_REJECTED', message)
+    this.name = 'UnscopedRejectedError'
+  }
+}
+
+/** Picks the project (configured, the only one, or asked for) and exchanges the unscoped token for a scoped one. */
+async function scope (s: Settings, authUrl: string, unscoped: string, opts: GetTokenOptions): Promise<LiteToken> {
+  const lite = await import('./keystone-lite.js')
+  const o = await liteOptions(s, authUrl, opts.timeoutMs)
+  let projects: LiteProject[]
+  try {
+    projects = await lite.listAuthProjects(o, unscoped)
+  } catch (err) {
+    if (err instanceof KeystoneRejectedError && err.status === 401) throw new UnscopedRejectedError(`Keystone at ${authUrl} no longer accepts the federated token (expired or revoked)`)
+    throw err
+  }
+  const project = await pickProject(s, projects, opts)
+  try {
+    return await lite.issueToken(o, { method: 'token', token: unscoped }, { project: { id: project.id } })
+  } catch (err) {
+    if (err instanceof KeystoneRejectedError) {
+      if (err.status === 401) throw new UnscopedRejectedError(`Keystone at ${authUrl} refused to scope the federated token to project ${project.name} (${project.id}): ${err.message}`)
+      throw new LoginFailedError('KSA_ERR_KEYSTONE_REJECTED', `Keystone at ${authUrl} refused to scope the federated token to project ${project.name} (${project.id}): ${err.message}`)
+    }
+    throw err
+  }
+}
+
+async function pickProject (s: Settings, projects: LiteProject[], opts: GetTokenOptions): Promise<LiteProject> {
+  const names = (list: LiteProject[]): string => list.map(p => p.name).sort().join(', ')
+  if (s.projectId !== undefined) {
+    const p = projects.find(x => x.id === s.projectId?.value)
+    if (p === undefined) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `the federated user has no access to project id ${s.projectId.value}; its projects: ${names(projects) || 'none'}`)
+    return p
+  }
+  if (s.projectName !== undefined) {
+    let matches = projects.filter(x => x.name === s.projectName?.value)
+    const d = s.projectDomain?.sel
+    if (d !== undefined && 'id' in d) matches = matches.filter(x => x.domainId === d.id)
+    if (matches.length === 1) return matches[0] as LiteProject
+    if (matches.length === 0) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `the federated user has no access to ${describeProject(s)}; its projects: ${names(projects) || 'none'}`)
+    throw new LoginFailedError('KSA_ERR_NO_PROJECT', `${matches.length} projects named ${s.projectName.value} in different domains: set the project by id (OS_PROJECT_ID) or domain id (OS_PROJECT_DOMAIN_ID)`)
+  }
+  if (projects.length === 1) return projects[0] as LiteProject
+  if (projects.length === 0) throw new LoginFailedError('KSA_ERR_NO_PROJECT', 'the federated user has no project in Keystone (its identity provider groups give no role on any project); ask your cloud administrator')
+  const prompter = opts.interactive ? opts.prompter?.() : undefined
+  if (prompter === undefined) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `the federated user has ${projects.length} projects (${names(projects)}): choose one with --project-name/OS_PROJECT_NAME or --project-id/OS_PROJECT_ID`)
+  const sorted = [...projects].sort((a, b) => a.name.localeCompare(b.name))
+  process.stderr.write(`Your projects:\n${sorted.map((p, i) => `  ${i + 1}) ${p.name} (${p.id})`).join('\n')}\n`)
+  const answer = await prompter.ask('the project (number or name)')
+  const n = Number(answer)
+  const chosen = Number.isInteger(n) && n >= 1 && n <= sorted.length ? sorted[n - 1] : sorted.find(p => p.name === answer || p.id === answer)
+  if (chosen === undefined) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `no project ${JSON.stringify(answer)} among ${names(projects)}`)
+  process.stderr.write(`client-keystone-auth: using project ${chosen.name}; set OS_PROJECT_NAME=${chosen.name} to skip this question\n`)
+  return chosen
+}

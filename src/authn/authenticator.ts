@@ -16,6 +16,9 @@ export type AuthResult =
   | { authenticated: true, user: UserInfo, info: TokenInfo, cached: boolean }
   | { authenticated: false, reason: string, cached: boolean }
 
+/** Printable ASCII without spaces: every character a Keystone token can have. */
+const KEYSTONE_TOKEN_CHARS = /^[\x21-\x7e]+$/
+
 export type CacheEvent = 'hit' | 'negative_hit' | 'miss' | 'shared'
 
 export interface AuthenticatorOptions {
@@ -97,6 +100,12 @@ export class Authenticator {
         this.#o.onCache?.('shared')
         outcome = await pending
         fromCache = true
+      } else if (!KEYSTONE_TOKEN_CHARS.test(token)) {
+        // Keystone tokens (Fernet, JWS) are printable ASCII. Anything else cannot be sent as a
+        // header (undici refuses control characters and non-Latin-1): without this check such a
+        // token became an HTTP 500 "Keystone unreachable", which kube-apiserver retries.
+        this.#o.onCache?.('miss')
+        return { authenticated: false, reason: 'the token has characters no Keystone token has', cached: false }
       } else {
         this.#o.onCache?.('miss')
         const p = this.#validate(token, key).finally(() => this.#inflight.delete(key))

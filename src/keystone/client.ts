@@ -109,6 +109,9 @@ export class KeystoneClient {
     })
     if (res.status === 200) return tokenInfoFrom(this.#parse(TokenBody, res, 'token validation'))
     if (res.status === 404) return null
+    // 431: the token (sent in two headers) is too large for Keystone or its front end; no retry
+    // can make it valid, so it is a rejected token, not an unavailable Keystone (HTTP 500).
+    if (res.status === 431) return null
     if (res.status === 401) {
       // In self-validation a 401 is the subject token's fault; with a service token it is the
       // service token's, and the caller must log in again rather than deny the user.

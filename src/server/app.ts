@@ -64,6 +64,15 @@ export function parseJsonBody (text: string): unknown {
   }
 }
 
+/**
+ * A request value quoted in a 4xx message only when it is short: a long one may be a token sent to
+ * the wrong place, and error messages never carry tokens.
+ */
+export function shown (v: unknown): string {
+  if (typeof v !== 'string') return typeof v
+  return v.length <= 40 ? JSON.stringify(v) : `a string of ${v.length} characters`
+}
+
 /** A Kubernetes-style Status body, so a human reading a 4xx sees the reason. */
 function statusBody (code: number, reason: string, message: string): object {
   return { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message }
@@ -134,7 +143,8 @@ export function buildApp (deps: AppDeps): FastifyInstance {
   })
 
   app.setNotFoundHandler(async (req, reply) => {
-    return await reply.code(404).send(statusBody(404, 'NotFound', `no route for ${req.method} ${req.url.split('?')[0]}; reviews go to POST /webhook, /authenticate or /authorize`))
+    const path = req.url.split('?')[0] as string
+    return await reply.code(404).send(statusBody(404, 'NotFound', `no route for ${req.method} ${path.length <= 64 ? path : `(a path of ${path.length} characters)`}; reviews go to POST /webhook, /authenticate or /authorize`))
   })
 
   const badRequest = async (req: FastifyRequest, reply: FastifyReply, kind: ReviewLog['kind'], message: string): Promise<FastifyReply> => {
@@ -196,7 +206,7 @@ export function buildApp (deps: AppDeps): FastifyInstance {
     const kind = kindOf(req.body)
     if (kind === 'TokenReview') return await tokenReview(req, reply)
     if (kind === 'SubjectAccessReview') return await accessReview(req, reply)
-    return await badRequest(req, reply, 'unknown', `kind must be TokenReview or SubjectAccessReview, got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 64)) : typeof kind}`)
+    return await badRequest(req, reply, 'unknown', `kind must be TokenReview or SubjectAccessReview, got ${shown(kind)}`)
   })
   app.post('/authenticate', async (req, reply) => {
     if (kindOf(req.body) !== 'TokenReview') return await badRequest(req, reply, 'TokenReview', '/authenticate takes only kind TokenReview')

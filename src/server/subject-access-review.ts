@@ -61,6 +61,11 @@ export type ParsedSubjectAccessReview =
   | { ok: true, apiVersion: SubjectAccessReviewVersion, request: AccessRequest }
   | { ok: false, reason: string }
 
+/** Short keys are quoted in messages; a long one may be a token in the wrong place, and is not. */
+function quoteKey (key: string): string {
+  return key.length <= 64 ? JSON.stringify(key) : `<a key of ${key.length} characters>`
+}
+
 function parseExtra (raw: unknown): { ok: true, extra: Record<string, string[]> } | { ok: false, reason: string } {
   // A null-prototype object: keys like "__proto__" or "constructor" are plain data here.
   const extra = Object.create(null) as Record<string, string[]>
@@ -76,10 +81,10 @@ function parseExtra (raw: unknown): { ok: true, extra: Record<string, string[]> 
       continue
     }
     if (!Array.isArray(values) || !values.every(v => typeof v === 'string')) {
-      return { ok: false, reason: `spec.extra[${JSON.stringify(key.slice(0, 200))}]: must be an array of strings` }
+      return { ok: false, reason: `spec.extra[${quoteKey(key)}]: must be an array of strings` }
     }
-    if (values.length > SAR_LIMITS.maxExtraValues) return { ok: false, reason: `spec.extra[${JSON.stringify(key.slice(0, 200))}]: has more than ${SAR_LIMITS.maxExtraValues} values` }
-    if (values.some(v => v.length > SAR_LIMITS.maxString)) return { ok: false, reason: `spec.extra[${JSON.stringify(key.slice(0, 200))}]: a value is longer than ${SAR_LIMITS.maxString} characters` }
+    if (values.length > SAR_LIMITS.maxExtraValues) return { ok: false, reason: `spec.extra[${quoteKey(key)}]: has more than ${SAR_LIMITS.maxExtraValues} values` }
+    if (values.some(v => v.length > SAR_LIMITS.maxString)) return { ok: false, reason: `spec.extra[${quoteKey(key)}]: a value is longer than ${SAR_LIMITS.maxString} characters` }
     extra[key] = [...values as string[]]
   }
   return { ok: true, extra }

@@ -261,10 +261,12 @@ t.test('User-Agent k8s-keystone-auth/<version> plus --user-agent values; Keyston
   // A recording proxy in front of the real Keystone.
   const proxy = createServer((req, res) => {
     seen.push({ ua: req.headers['user-agent'], path: req.url })
-    const up = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, upRes => {
+    // agent: false, one connection per request: uWSGI closes connections after each answer.
+    const up = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, connection: 'close' }, agent: false }, upRes => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers)
       upRes.pipe(res)
     })
+    up.on('error', () => { res.destroy() })
     req.pipe(up)
   })
   await new Promise<void>(resolve => proxy.listen(0, '127.0.0.1', resolve))

@@ -93,7 +93,8 @@ export async function getWebssoToken (opts: GetTokenOptions, authUrl: string): P
 
 async function browserLogin (s: Settings, authUrl: string, ws: NonNullable<GetTokenOptions['websso']>): Promise<string> {
   const { webssoLogin } = await import('./websso.js')
-  const log = ws.log ?? ((line: string) => { process.stderr.write(`client-keystone-auth: ${line}\n`) })
+  // The URL line (indented) goes out bare, so that it can be copied as it is.
+  const log = ws.log ?? ((line: string) => { process.stderr.write(line.startsWith(' ') ? `${line}\n` : `client-keystone-auth: ${line}\n`) })
   const o: import('./websso.js').WebssoLoginOptions = { authUrl, protocol: s.protocol?.value ?? '', ports: ws.ports, timeoutMs: ws.timeoutMs, log }
   if (s.identityProvider !== undefined) o.identityProvider = s.identityProvider.value
   if (ws.browser !== undefined) o.browser = ws.browser

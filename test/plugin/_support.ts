@@ -30,7 +30,9 @@ export async function startCountingProxy (target: string): Promise<CountingProxy
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/'
     requests.push(`${req.method ?? ''} ${path.split('?')[0] ?? ''}`)
-    const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path, headers: { ...req.headers, host: t.host } }, upRes => {
+    // agent: false: a fresh upstream connection per request; uWSGI closes idle keep-alive sockets,
+    // and a request sent on one as it closes fails (a spurious 502).
+    const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path, headers: { ...req.headers, host: t.host }, agent: false }, upRes => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers)
       upRes.pipe(res)
     })

@@ -69,6 +69,11 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
   }
 
   const logger = createLogger({ level: levelFor(opts) })
+  const workers = await import('../server/cluster.js')
+  const count = workers.workerCount(opts.workers)
+  if (count > 1 && !workers.isClusterWorker()) {
+    return await workers.runPrimary({ workers: count, logger, shutdownGraceMs: opts['shutdown-grace'] })
+  }
   const { startServer } = await import('../server/serve.js')
   let server: Awaited<ReturnType<typeof startServer>>
   try {
@@ -79,6 +84,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     io.stderr(`k8s-keystone-auth: ${msg}\n`)
     return 1
   }
+  if (workers.isClusterWorker()) workers.shareWorkerMetrics(server.metrics.registry)
 
   const code = await new Promise<number>(resolve => {
     let stopping = false
@@ -99,6 +105,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
   })
+  workers.leaveCluster()
   // Backstop: a stuck handle must not keep a stopped server's process alive.
   setTimeout(() => process.exit(code), 2000).unref()
   return code

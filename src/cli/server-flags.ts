@@ -29,6 +29,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'service-credential-secret-file', type: 'string', env: ['KEYSTONE_SERVICE_CREDENTIAL_SECRET_FILE'], help: 'Service mode: file holding that credential\'s secret (or env KEYSTONE_SERVICE_CREDENTIAL_SECRET)' },
   { name: 'max-request-bytes', type: 'int', env: ['KEYSTONE_MAX_REQUEST_BYTES'], default: '262144', help: 'Largest review body accepted' },
   { name: 'shutdown-grace', type: 'duration', default: '10s', help: 'On SIGTERM, how long in-flight reviews may take before connections are closed' },
+  { name: 'workers', type: 'int', env: ['KEYSTONE_WORKERS'], default: '1', help: 'Worker processes sharing the port (node:cluster), each with its own caches; 0 = one per CPU core' },
   { name: 'log-level', type: 'string', env: ['LOG_LEVEL'], default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   // Go's klog flags, accepted so existing manifests start: --v>=4 means debug, --v>=6 trace.
   { name: 'v', type: 'int', hidden: true, help: 'klog verbosity (compatibility)' },

@@ -17,6 +17,7 @@ missing=()
 need openssl || missing+=(openssl)
 need curl || missing+=(curl)
 need tmux || missing+=(tmux)   # the plugin's terminal test drives kubectl in tmux
+[ -x /usr/bin/chromium ] || missing+=(chromium)   # the WebSSO tests log in with headless Chromium
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } >&2 \
@@ -34,6 +35,12 @@ npm run --silent build >&2 || fail_setup "TypeScript build failed"
 
 step "Keystone (real, on 127.0.0.1)"
 bash test/keystone/keystone-dev.sh seed >/dev/null || fail_setup "cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)"
+
+step "federated Keystone (WebSSO, on 127.0.0.1:5001)"
+# A second instance, so that the main one on :5000 keeps its normal mode; enable starts it when needed.
+KEYSTONE_DEV_DIR=/tmp/keystone-fed KEYSTONE_DEV_PORT=5001 bash test/keystone/keystone-federation.sh status >/dev/null 2>&1 ||
+  KEYSTONE_DEV_DIR=/tmp/keystone-fed KEYSTONE_DEV_PORT=5001 bash test/keystone/keystone-federation.sh enable >/dev/null ||
+  fail_setup "cannot start the federated Keystone (see /tmp/keystone-fed/*.log)"
 
 passed=0 failed=0
 count() {  # count LOG: add the totals of tap's closing line "# { total: N, pass: P, fail: F ... }"

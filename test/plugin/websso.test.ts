@@ -17,7 +17,14 @@ import { startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserve
 import { startWebhook, type TestWebhook } from '../helpers/webhook.js'
 import { BROWSER_DRIVER, ensureFederatedKeystone, federatedToken, type FederatedKeystone } from '../helpers/keystone-fed.js'
 import { adminToken, keystoneApi } from '../helpers/keystone.js'
-import { PLUGIN, kubectl, plugin, run, sandbox, startCountingProxy, webhookAuthenticator, writeKubeconfig, type CountingProxy, type RunResult, type Sandbox } from './_support.js'
+import { PLUGIN, kubectl, plugin, run, sandbox, spawnRun, startCountingProxy, webhookAuthenticator, writeKubeconfig, type CountingProxy, type RunResult, type Sandbox } from './_support.js'
+import { PassThrough } from 'node:stream'
+import { getToken } from '../../src/plugin/get-token.js'
+import { TokenCache } from '../../src/plugin/cache.js'
+import { Prompter } from '../../src/plugin/prompt.js'
+import { resolveSettings } from '../../src/plugin/settings.js'
+import { parseFlags } from '../../src/cli/flags.js'
+import { CREDENTIAL_FLAGS } from '../../src/plugin/flags.js'
 
 const V1 = 'client.authentication.k8s.io/v1' as const
 const CHROMIUM = '/usr/bin/chromium'
@@ -255,4 +262,52 @@ t.test('a callback with a wrong Origin is refused, and the real browser login st
   t.equal(entries.length, 2)
   t.ok(entries.every(e => e.userName === user), 'the browser\'s user, not the planted token\'s')
   t.ok(entries.every(e => e.token !== planted))
+})
+
+t.test('runs without a terminal (an IDE polling) wait for the browser login in progress instead of failing', async t => {
+  const sb = sandbox()
+  const b = browserLog(sb)
+  const user = `fed-ide-${process.pid}`
+  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, interactiveMode: 'IfAvailable', env: fedEnv(b, user, 'federated-users') })
+  const desk = kubectlTty(['auth', 'whoami', '-o', 'json'], sb.env)
+  // The browser has started, so the desk run holds the browser lock: start two background runs.
+  for (let i = 0; i < 600 && b.launches() === 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(b.launches(), 1, 'the desk run opened the browser')
+  const ide = await Promise.all([0, 1].map(async () => await spawnRun('kubectl', ['auth', 'whoami', '-o', 'json'], sb.env)))
+  const d = await desk
+  t.equal(d.code, 0, d.stdout)
+  for (const r of ide) {
+    t.equal(r.code, 0, r.stderr)
+    t.equal(JSON.parse(r.stdout).status.userInfo.username, user)
+  }
+  t.equal(b.launches(), 1, 'still one browser')
+})
+
+t.test('two projects and a terminal: the plugin asks which one (in-process, the answer on a stream)', async t => {
+  await ensureAltGroup()
+  const sb = sandbox()
+  const b = browserLog(sb)
+  const user = `fed-ask-${process.pid}`
+  const env = fedEnv(b, user, 'federated-users;federated-alt')
+  // The driver runs without tap's loaders, with the IdP answers in its environment.
+  const browser = ['env', '-u', 'NODE_OPTIONS', `KSA_TEST_BROWSER_LOG=${b.log}`, `KSA_TEST_IDP_USER=${user}`, `KSA_TEST_IDP_GROUPS=${env.KSA_TEST_IDP_GROUPS}`, BROWSER_DRIVER]
+  const settings = resolveSettings(parseFlags(CREDENTIAL_FLAGS, [], { OS_AUTH_URL: k.authUrl, OS_AUTH_TYPE: 'v3websso', OS_PROTOCOL: 'openid' }))
+  const input = new PassThrough()
+  const output = new PassThrough()
+  let shown = ''
+  output.on('data', d => { shown += String(d) })
+  input.end('alt\n')
+  const prompter = new Prompter(input as unknown as NodeJS.ReadStream, output)
+  const logs: string[] = []
+  const res = await getToken({
+    settings, cache: new TokenCache(join(sb.cacheDir, 'k8s-keystone-auth')), marginMs: 300_000, revalidateAfterMs: 60_000, timeoutMs: 30_000,
+    interactive: true, prompter: () => prompter, ppid: process.pid,
+    websso: { ports: [8250, 8251, 8252, 8253, 8254, 8255, 8256, 8257, 8258, 8259], timeoutMs: 120_000, browser, log: l => logs.push(l) }
+  })
+  t.equal(res.source, 'login')
+  t.same(b.errors(), [])
+  t.match(shown, /Please enter the project \(number or name\)/)
+  const wh2 = await wh.post('/webhook', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: res.token } })
+  t.same(wh2.body.status.user.extra['alpha.kubernetes.io/identity/project/name'], ['alt'])
+  t.equal(wh2.body.status.user.username, user)
 })

@@ -311,3 +311,24 @@ t.test('two projects and a terminal: the plugin asks which one (in-process, the 
   t.same(wh2.body.status.user.extra['alpha.kubernetes.io/identity/project/name'], ['alt'])
   t.equal(wh2.body.status.user.username, user)
 })
+
+t.test('a kubeconfig written by `client-keystone-auth kubeconfig` in WebSSO mode works through kubectl', async t => {
+  const sb = sandbox()
+  const b = browserLog(sb)
+  const user = `fed-gen-${process.pid}`
+  const gen = await plugin(['kubeconfig', '--server', api.url, '--certificate-authority', api.caFile, '--cluster-name', 'fedcloud', '--exec-command', PLUGIN], {
+    ...sb.env, OS_AUTH_URL: proxy.url, OS_AUTH_TYPE: 'v3websso', OS_IDENTITY_PROVIDER: 'testidp', OS_PROTOCOL: 'openid', OS_PROJECT_NAME: 'demo'
+  })
+  t.equal(gen.code, 0, gen.stderr)
+  const kc = readFileSync(sb.kubeconfig, 'utf8')
+  t.match(kc, /OS_AUTH_TYPE[\s\S]*v3websso/)
+  t.notMatch(kc, /PASSWORD|SECRET|TOKEN/i, 'no secret in the kubeconfig')
+  // The browser driver's settings reach the plugin through kubectl's environment.
+  const env = { ...sb.env, CLIENT_KEYSTONE_AUTH_BROWSER: BROWSER_DRIVER, KSA_TEST_BROWSER_LOG: b.log, KSA_TEST_IDP_USER: user, KSA_TEST_IDP_GROUPS: 'federated-users' }
+  const r = await kubectlTty(['auth', 'whoami', '-o', 'json'], env)
+  t.equal(r.code, 0, r.stdout)
+  t.equal(b.launches(), 1)
+  const u = jsonIn(r.stdout).status.userInfo
+  t.equal(u.username, user)
+  t.ok(u.groups.includes('federated-users'))
+})

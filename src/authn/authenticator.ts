@@ -191,19 +191,30 @@ export class Authenticator {
     if (service === undefined) return ids.map(id => ({ id, name: id }))
     const out: Group[] = []
     for (const id of ids) {
-      let name = this.#groupNames.get(id)
-      if (name === undefined) {
-        try {
-          name = (await this.#o.keystone.getGroup(id, await service.get()))?.name ?? id
-        } catch (err) {
-          if (!(err instanceof KeystoneRejectedError)) throw err
-          this.#o.logger.warn({ groupId: id, status: err.status }, 'service credential cannot read a federated group; using its id')
-          name = id
-        }
-        this.#groupNames.set(id, name)
-      }
+      const name = this.#groupNames.get(id) ?? await this.#groupName(id, service)
       out.push({ id, name })
     }
     return out
+  }
+
+  /** A federated group's name through the service token; only real names are cached. */
+  async #groupName (id: string, service: ServiceToken): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const group = await this.#o.keystone.getGroup(id, await service.get())
+        if (group === null) return id
+        this.#groupNames.set(id, group.name)
+        return group.name
+      } catch (err) {
+        if (!(err instanceof KeystoneRejectedError)) throw err
+        // 401: the service token itself went bad (revoked, expired early): log in again once.
+        if (err.status === 401 && attempt === 0) {
+          service.invalidate()
+          continue
+        }
+        this.#o.logger.warn({ groupId: id, status: err.status }, 'service credential cannot read a federated group; using its id')
+        return id
+      }
+    }
   }
 }

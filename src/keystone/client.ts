@@ -4,7 +4,10 @@ import type { z } from 'zod'
 import { KeystoneRejectedError, KeystoneUnavailableError, errorMessage } from '../errors.js'
 import { USER_AGENT } from '../version.js'
 import { GroupBody, GroupsBody, ProjectsBody, TokenBody } from './wire.js'
-import type { AuthMethod, DomainSel, Group, IssuedToken, NamedRef, ScopeRequest, TokenInfo, UserRef } from './types.js'
+import { authRequestBody, normalizeKeystoneUrl } from './auth-request.js'
+import type { AuthMethod, Group, IssuedToken, NamedRef, ScopeRequest, TokenInfo } from './types.js'
+
+export { authRequestBody, normalizeKeystoneUrl }
 
 export interface KeystoneClientOptions {
   /** Keystone identity URL; `/v3` is appended when missing (as gophercloud's discovery would). */
@@ -34,22 +37,6 @@ export interface KeystoneCall {
 }
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024
-
-export function normalizeKeystoneUrl (raw: string): string {
-  let u: URL
-  try {
-    u = new URL(raw)
-  } catch {
-    throw new TypeError(`not a URL: ${JSON.stringify(raw)}`)
-  }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError(`Keystone URL must be http or https: ${raw}`)
-  let path = u.pathname.replace(/\/+$/, '')
-  if (!/\/v3$/.test(path)) path += '/v3'
-  u.pathname = path
-  u.search = ''
-  u.hash = ''
-  return u.toString().replace(/\/+$/, '')
-}
 
 interface RawResponse {
   status: number
@@ -329,40 +316,4 @@ export function tokenInfoFrom (body: TokenBody): TokenInfo {
   }
   if (t.application_credential !== undefined) info.applicationCredentialId = t.application_credential.id
   return info
-}
-
-function domainJson (d: DomainSel): Record<string, string> {
-  return 'id' in d ? { id: d.id } : { name: d.name }
-}
-
-function userJson (u: UserRef): Record<string, unknown> {
-  return 'id' in u ? { id: u.id } : { name: u.name, domain: domainJson(u.domain) }
-}
-
-export function authRequestBody (auth: AuthMethod, scope?: ScopeRequest): unknown {
-  let identity: Record<string, unknown>
-  switch (auth.method) {
-    case 'password':
-      identity = { methods: ['password'], password: { user: { ...userJson(auth.user), password: auth.password } } }
-      break
-    case 'application_credential':
-      identity = {
-        methods: ['application_credential'],
-        application_credential: 'id' in auth
-          ? { id: auth.id, secret: auth.secret }
-          : { name: auth.name, user: userJson(auth.user), secret: auth.secret }
-      }
-      break
-    case 'token':
-      identity = { methods: ['token'], token: { id: auth.token } }
-      break
-  }
-  const body: Record<string, unknown> = { identity }
-  if (scope === 'unscoped') body.scope = 'unscoped'
-  else if (scope !== undefined) {
-    if ('project' in scope) body.scope = { project: 'id' in scope.project ? { id: scope.project.id } : { name: scope.project.name, domain: domainJson(scope.project.domain) } }
-    else if ('domain' in scope) body.scope = { domain: domainJson(scope.domain) }
-    else body.scope = { system: { all: true } }
-  }
-  return { auth: body }
 }

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import type { IncomingHttpHeaders } from 'node:http'
 import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
-import type { AuthMethod, DomainSel, ScopeRequest, UserRef } from '../keystone/types.js'
+import { authRequestBody } from '../keystone/auth-request.js'
+import type { AuthMethod, ScopeRequest } from '../keystone/types.js'
 
 // The three Keystone calls the plugin makes (log in, check a token, create an application
 // credential) over node:http/https. The server's KeystoneClient (undici + zod) costs about
@@ -85,36 +86,8 @@ export async function call (o: LiteOptions, method: string, path: string, header
   })
 }
 
-function domainJson (d: DomainSel): Record<string, string> {
-  return 'id' in d ? { id: d.id } : { name: d.name }
-}
-
-function userJson (u: UserRef): Record<string, unknown> {
-  return 'id' in u ? { id: u.id } : { name: u.name, domain: domainJson(u.domain) }
-}
-
-/** POST /v3/auth/tokens body (the same JSON as KeystoneClient's authRequestBody). */
-export function loginBody (auth: AuthMethod, scope?: ScopeRequest): unknown {
-  let identity: Record<string, unknown>
-  if (auth.method === 'password') {
-    identity = { methods: ['password'], password: { user: { ...userJson(auth.user), password: auth.password } } }
-  } else if (auth.method === 'application_credential') {
-    identity = {
-      methods: ['application_credential'],
-      application_credential: 'id' in auth ? { id: auth.id, secret: auth.secret } : { name: auth.name, user: userJson(auth.user), secret: auth.secret }
-    }
-  } else {
-    identity = { methods: ['token'], token: { id: auth.token } }
-  }
-  const body: Record<string, unknown> = { identity }
-  if (scope === 'unscoped') body.scope = 'unscoped'
-  else if (scope !== undefined) {
-    if ('project' in scope) body.scope = { project: 'id' in scope.project ? { id: scope.project.id } : { name: scope.project.name, domain: domainJson(scope.project.domain) } }
-    else if ('domain' in scope) body.scope = { domain: domainJson(scope.domain) }
-    else body.scope = { system: { all: true } }
-  }
-  return { auth: body }
-}
+/** POST /v3/auth/tokens body: the same rules as the webhook's KeystoneClient. */
+export const loginBody = authRequestBody
 
 function keystoneMessage (body: unknown): string {
   const m = (body as { error?: { message?: unknown } } | undefined)?.error?.message

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { normalizeKeystoneUrl } from '../keystone/auth-request.js'
 import { resolve } from 'node:path'
 import type { ParsedFlags } from '../cli/flags.js'
 import type { AuthMethod, DomainSel, ScopeRequest, UserRef } from '../keystone/types.js'
@@ -180,21 +181,7 @@ function userRef (s: Settings): UserRef {
   return { name: s.userName?.value ?? '', domain: s.userDomain?.sel ?? { name: 'Default' } }
 }
 
-export function normalizeAuthUrl (raw: string): string {
-  let u: URL
-  try {
-    u = new URL(raw)
-  } catch {
-    throw new TypeError(`Keystone URL is not a URL: ${JSON.stringify(raw)}`)
-  }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError(`Keystone URL must be http or https: ${raw}`)
-  let path = u.pathname.replace(/\/+$/, '')
-  if (!/\/v3$/.test(path)) path += '/v3'
-  u.pathname = path
-  u.search = ''
-  u.hash = ''
-  return u.toString().replace(/\/+$/, '')
-}
+export const normalizeAuthUrl = normalizeKeystoneUrl
 
 /** Who logs in, for messages: "user demo in domain Default", "application credential 3f2…". */
 export function describeIdentity (s: Settings): string {

@@ -82,6 +82,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     const msg = err instanceof KsaError ? err.message : `cannot start: ${errorMessage(err)}`
     logger.fatal({ code: (err as KsaError).code }, msg)
     io.stderr(`k8s-keystone-auth: ${msg}\n`)
+    workers.leaveCluster(1)
     return 1
   }
   if (workers.isClusterWorker()) workers.shareWorkerMetrics(server.metrics.registry)
@@ -105,7 +106,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
   })
-  workers.leaveCluster()
+  workers.leaveCluster(code)
   // Backstop: a stuck handle must not keep a stopped server's process alive.
   setTimeout(() => process.exit(code), 2000).unref()
   return code

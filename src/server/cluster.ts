@@ -42,15 +42,37 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
   const max = opts.restartMaxMs ?? 30_000
   const stableAfter = opts.stableAfterMs ?? 60_000
   const aggregator = new AggregatorRegistry()
-  const slots = new Map<Worker, { slot: number, startedAt: number }>()
+  const slots = new Map<Worker, { slot: number, startedAt: number, listening: boolean }>()
   const crashes = new Map<number, number>()
   const timers = new Set<NodeJS.Timeout>()
   let stopping = false
   let announced = false
+  let finish: (code: number) => void = () => {}
+  const finished = new Promise<number>(resolve => { finish = resolve })
+
+  /** Stops every worker (SIGTERM, then SIGKILL after the grace) and resolves with `code`. */
+  const stop = (why: string, code: number): void => {
+    if (stopping) return
+    stopping = true
+    for (const t of timers) clearTimeout(t)
+    logger.info({ why, workers: slots.size }, 'shutting down the workers')
+    for (const w of slots.keys()) w.process.kill('SIGTERM')
+    // Workers bound their own grace; this is the backstop for one that hangs.
+    const force = setTimeout(() => {
+      for (const w of slots.keys()) {
+        logger.warn({ workerPid: w.process.pid }, 'worker did not stop in time; killing it')
+        w.process.kill('SIGKILL')
+      }
+      finish(1)
+    }, opts.shutdownGraceMs + 5000)
+    const done = (): void => { if (slots.size === 0) { clearTimeout(force); finish(code) } }
+    cluster.on('exit', done)
+    done()
+  }
 
   const fork = (slot: number): void => {
     const w = cluster.fork({ KSA_WORKER_SLOT: String(slot) })
-    slots.set(w, { slot, startedAt: Date.now() })
+    slots.set(w, { slot, startedAt: Date.now(), listening: false })
     w.on('message', (msg: { type?: string, id?: number }) => {
       if (msg?.type !== METRICS_REQ) return
       aggregator.clusterMetrics().then(
@@ -63,7 +85,10 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
   cluster.on('listening', (w, address) => {
     const s = slots.get(w)
     logger.debug({ worker: s?.slot, workerPid: w.process.pid, port: address.port }, 'worker listening')
-    if (s !== undefined) listening.add(s.slot)
+    if (s !== undefined) {
+      s.listening = true
+      listening.add(s.slot)
+    }
     if (!announced && listening.size >= opts.workers) {
       announced = true
       logger.info({ workers: opts.workers, address: address.address, port: address.port }, 'workers started')
@@ -74,6 +99,13 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
     const s = slots.get(w)
     slots.delete(w)
     if (s === undefined || stopping) return
+    if (!s.listening && code !== 0 && signal === null) {
+      // It failed to start (bad flags, unreadable files, port in use): retrying will not help, so
+      // stop as a single process would, and let the pod restart.
+      logger.fatal({ worker: s.slot, workerPid: w.process.pid, code }, 'a worker failed to start; stopping')
+      stop('a worker failed to start', code ?? 1)
+      return
+    }
     const lived = Date.now() - s.startedAt
     const n = lived >= stableAfter ? 1 : (crashes.get(s.slot) ?? 0) + 1
     crashes.set(s.slot, n)
@@ -86,30 +118,10 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
     timers.add(timer)
   })
 
+  process.once('SIGTERM', () => stop('SIGTERM', 0))
+  process.once('SIGINT', () => stop('SIGINT', 0))
   for (let i = 0; i < opts.workers; i++) fork(i)
-
-  return await new Promise<number>(resolve => {
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) return
-      stopping = true
-      for (const t of timers) clearTimeout(t)
-      logger.info({ signal, workers: slots.size }, 'shutting down the workers')
-      for (const w of slots.keys()) w.process.kill('SIGTERM')
-      const done = (): void => { if (slots.size === 0) { clearTimeout(force); resolve(0) } }
-      // Workers bound their own grace; this is the backstop for one that hangs.
-      const force = setTimeout(() => {
-        for (const w of slots.keys()) {
-          logger.warn({ workerPid: w.process.pid }, 'worker did not stop in time; killing it')
-          w.process.kill('SIGKILL')
-        }
-        resolve(1)
-      }, opts.shutdownGraceMs + 5000)
-      cluster.on('exit', done)
-      done()
-    }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
-  })
+  return await finished
 }
 
 /**
@@ -141,7 +153,10 @@ export function shareWorkerMetrics (registry: Registry, timeoutMs = 5000): void 
   }
 }
 
-/** In a worker that has closed its server: drop the IPC channel so that the process can exit. */
-export function leaveCluster (): void {
-  if (cluster.isWorker && process.connected) process.disconnect()
+/**
+ * In a worker that has closed its server (or failed to start): exit with `code`. The IPC channel
+ * would keep the process alive, and a disconnect makes node:cluster exit with 0 whatever happened.
+ */
+export function leaveCluster (code: number): void {
+  if (cluster.isWorker) process.exit(code)
 }

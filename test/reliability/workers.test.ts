@@ -132,3 +132,20 @@ t.test('2 workers: all answer, policy reload in each, aggregated metrics, restar
   t.same(pids.filter(alive), [], 'no worker is left running')
   t.ok(lines.filter(l => l.msg === 'shutting down').length >= 2, 'each worker shut down gracefully')
 })
+
+t.test('a worker that cannot start (broken policy file) stops the primary with exit 1, no restart loop', async t => {
+  const broken = join(dir, 'broken.json')
+  writeFileSync(broken, '[{"users": 42}]')
+  const lines: string[] = []
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', BIN,
+    '--listen', '127.0.0.1:0', '--workers', '2',
+    '--tls-cert-file', certs.certFile, '--tls-private-key-file', certs.keyFile,
+    '--keystone-url', seed.auth_url, '--keystone-policy-file', broken
+  ], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  createInterface({ input: child.stderr! }).on('line', l => lines.push(l))
+  const code = await new Promise<number | null>(resolve => child.on('exit', c => resolve(c)))
+  t.equal(code, 1, 'the primary exits 1, as a single process would')
+  t.ok(lines.some(l => l.includes('a worker failed to start')), 'and says why')
+  t.notOk(lines.some(l => l.includes('restarting it')), 'without restarting the worker')
+})

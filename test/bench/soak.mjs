@@ -13,13 +13,11 @@
 // back to Keystone every minute), 50 % SubjectAccessReview over 1,000 users against a 1,000-entry
 // policy (decision cache hits and misses).
 import autocannon from 'autocannon'
-import { spawn, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs'
-import { tmpdir, cpus, availableParallelism } from 'node:os'
+import { readFileSync, readdirSync } from 'node:fs'
+import { cpus, availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { ROOT, benchDir, login, sar as sarBody, seed, startProcess, tokenReview as tokenReviewBody } from './common.mjs'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const MODE = process.argv[2] ?? 'soak'
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10)
 const RATIO = Number(process.env.SOAK_RATIO ?? 0.7)
@@ -28,50 +26,15 @@ const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 32)
 const WORKERS = Number(process.env.SOAK_WORKERS ?? 1)
 const N_TOKENS = Number(process.env.SOAK_TOKENS ?? 20)
 const PORT = Number(process.env.SOAK_PORT ?? 18551)
-const seed = JSON.parse(readFileSync(join(process.env.KEYSTONE_DEV_DIR ?? '/tmp/keystone-dev', 'seed.json'), 'utf8'))
-const dir = mkdtempSync(join(tmpdir(), 'ksa-soak-'))
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-  '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0' // self-signed, loopback only, bench only
+const dir = benchDir('ksa-soak-')
 
-const policy = []
-for (let i = 0; i < 999; i++) policy.push({ users: { roles: ['member'], projects: [`project-${i}`] }, resource_permissions: { [`ns-${i}/pods`]: ['get', 'list'] } })
-policy.push({ users: { roles: ['member'], projects: ['demo'] }, resource_permissions: { '*/pods': ['get', 'list', 'watch'] } })
-writeFileSync(join(dir, 'policy.json'), JSON.stringify(policy))
-
-const tokenReview = token => JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } })
-const sar = (user, verb = 'list') => JSON.stringify({
-  apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
-  spec: { user, groups: ['developers'], extra: { 'alpha.kubernetes.io/identity/roles': ['member'], 'alpha.kubernetes.io/identity/project/name': ['demo'] }, resourceAttributes: { namespace: 'demo', verb, resource: 'pods', version: 'v1' } }
-})
-
-async function login () {
-  const res = await fetch(`${seed.auth_url}/auth/tokens?nocatalog`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { id: seed.users.demo.id, password: seed.users.demo.password } } }, scope: { project: { id: seed.projects.demo.id } } } })
-  })
-  if (res.status !== 201) throw new Error(`login: ${res.status}`)
-  return res.headers.get('x-subject-token')
-}
+const tokenReview = token => JSON.stringify(tokenReviewBody(token))
+const sar = (user, verb) => JSON.stringify(sarBody(user, verb))
 
 function startServer (workers, port) {
-  const args = [join(ROOT, 'bin/k8s-keystone-auth'), '--listen', `127.0.0.1:${port}`, '--tls-cert-file', join(dir, 'cert.pem'),
+  return startProcess([join(ROOT, 'bin/k8s-keystone-auth'), '--listen', `127.0.0.1:${port}`, '--tls-cert-file', join(dir, 'cert.pem'),
     '--tls-private-key-file', join(dir, 'key.pem'), '--keystone-url', seed.auth_url, '--keystone-policy-file', join(dir, 'policy.json'),
-    '--log-level', 'warn', '--workers', String(workers)]
-  const env = { ...process.env }
-  delete env.NODE_OPTIONS
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env })
-  let err = ''
-  child.stderr.on('data', d => { err += String(d); if (err.length > 100_000) err = err.slice(-50_000) })
-  child.logTail = (n = 2000) => err.slice(-n)
-  return new Promise((resolve, reject) => {
-    child.on('exit', code => reject(new Error(`server exited ${code}: ${err}`)))
-    const poll = async () => {
-      try { if ((await fetch(`https://127.0.0.1:${port}/healthz`)).ok) return resolve(child) } catch {}
-      setTimeout(poll, 100)
-    }
-    void poll()
-  })
+    '--log-level', 'warn', '--workers', String(workers)], `https://127.0.0.1:${port}/healthz`)
 }
 
 async function stopServer (child) {

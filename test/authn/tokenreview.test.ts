@@ -1,10 +1,10 @@
 // TokenReview end to end: our HTTPS webhook, the real Keystone, seeded users.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { adminToken, appCredToken, keystoneApi, loadSeed, passwordToken } from '../helpers/keystone.js'
-import { startWebhook, tokenReview } from '../helpers/webhook.js'
+import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
 
 const seed = loadSeed()
 const EXTRA = 'alpha.kubernetes.io/identity/'
@@ -141,14 +141,20 @@ t.test('domain/name username format keeps same-named users of different domains 
   t.equal(demo.username, 'Default/demo')
 })
 
-t.test('revoked token: still true from the cache until its entry expires, false after', async t => {
-  const wh = await startWebhook(['--token-cache-ttl', '1500ms'])
-  t.teardown(wh.close)
+/** A token the webhook has accepted once, then revoked in Keystone (by another token of the user). */
+async function acceptedThenRevoked (t: Test, wh: TestWebhook): Promise<string> {
   const keeper = await passwordToken(seed, 'demo', 'demo')
   const victim = await passwordToken(seed, 'demo', 'demo')
   t.equal((await wh.post('/webhook', tokenReview(victim))).body.status.authenticated, true)
   const revoke = await fetch(`${seed.auth_url}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': keeper, 'x-subject-token': victim } })
   t.equal(revoke.status, 204)
+  return victim
+}
+
+t.test('revoked token: still true from the cache until its entry expires, false after', async t => {
+  const wh = await startWebhook(['--token-cache-ttl', '1500ms'])
+  t.teardown(wh.close)
+  const victim = await acceptedThenRevoked(t, wh)
   t.equal((await wh.post('/webhook', tokenReview(victim))).body.status.authenticated, true, 'served from the cache')
   const deadline = Date.now() + 10_000
   let authenticated = true
@@ -162,11 +168,7 @@ t.test('revoked token: still true from the cache until its entry expires, false 
 t.test('revoked token with the cache off: false at once', async t => {
   const wh = await startWebhook(['--token-cache-ttl', '0'])
   t.teardown(wh.close)
-  const keeper = await passwordToken(seed, 'demo', 'demo')
-  const victim = await passwordToken(seed, 'demo', 'demo')
-  t.equal((await wh.post('/webhook', tokenReview(victim))).body.status.authenticated, true)
-  const revoke = await fetch(`${seed.auth_url}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': keeper, 'x-subject-token': victim } })
-  t.equal(revoke.status, 204)
+  const victim = await acceptedThenRevoked(t, wh)
   t.equal((await wh.post('/webhook', tokenReview(victim))).body.status.authenticated, false)
   t.equal(await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' }), 2, 'each review went to Keystone')
 })

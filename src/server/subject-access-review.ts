@@ -92,6 +92,83 @@ function parseExtra (raw: unknown): { ok: true, extra: Record<string, string[]> 
 
 /** Body to AccessRequest, or a reason fit for a 400 answer (it never quotes request values). */
 export function parseSubjectAccessReview (body: unknown): ParsedSubjectAccessReview {
+  return parseWellFormedSubjectAccessReview(body) ?? parseSubjectAccessReviewBySchema(body)
+}
+
+const VERSIONS: ReadonlySet<unknown> = new Set(SAR_VERSIONS)
+
+/** A string field as the schema's optStr takes it: absent or null is "", too long is not ours. */
+function plainString (v: unknown): string | undefined {
+  if (v === undefined || v === null) return ''
+  return typeof v === 'string' && v.length <= SAR_LIMITS.maxString ? v : undefined
+}
+
+/** A group list as the schema takes it; undefined for anything the schema would refuse. */
+function plainGroups (v: unknown): string[] | null | undefined {
+  if (v === undefined || v === null) return null
+  if (!Array.isArray(v) || v.length > SAR_LIMITS.maxGroups) return undefined
+  for (const g of v) if (typeof g !== 'string' || g.length > SAR_LIMITS.maxString) return undefined
+  return v as string[]
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * The hot path: what kube-apiserver sends on every authorization check, accepted without building
+ * a zod result. It accepts exactly what the schema accepts and gives the same record; for anything
+ * it is not sure of it returns undefined, and the schema decides and words the error
+ * (test/authz/subject-access-review-fast.test.ts holds the two to agreement).
+ */
+export function parseWellFormedSubjectAccessReview (body: unknown): ParsedSubjectAccessReview | undefined {
+  if (!isObject(body)) return undefined
+  const apiVersion = body.apiVersion
+  if (!VERSIONS.has(apiVersion) || body.kind !== 'SubjectAccessReview') return undefined
+  const spec = body.spec
+  if (!isObject(spec)) return undefined
+  const user = plainString(spec.user)
+  const uid = plainString(spec.uid)
+  const v1Groups = plainGroups(spec.groups)
+  const betaGroups = plainGroups(spec.group)
+  if (user === undefined || uid === undefined || v1Groups === undefined || betaGroups === undefined) return undefined
+  let resource: AccessRequest['resource']
+  let nonResource: AccessRequest['nonResource']
+  const ra = spec.resourceAttributes
+  const na = spec.nonResourceAttributes
+  if (ra !== undefined && ra !== null) {
+    if (!isObject(ra)) return undefined
+    const namespace = plainString(ra.namespace)
+    const verb = plainString(ra.verb)
+    const group = plainString(ra.group)
+    const version = plainString(ra.version)
+    const res = plainString(ra.resource)
+    const subresource = plainString(ra.subresource)
+    const name = plainString(ra.name)
+    if (namespace === undefined || verb === undefined || group === undefined || version === undefined ||
+      res === undefined || subresource === undefined || name === undefined) return undefined
+    resource = { namespace, verb, group, version, resource: res, subresource, name }
+  }
+  // The schema checks nonResourceAttributes even when resourceAttributes wins.
+  if (na !== undefined && na !== null) {
+    if (!isObject(na)) return undefined
+    const path = plainString(na.path)
+    const verb = plainString(na.verb)
+    if (path === undefined || verb === undefined) return undefined
+    if (resource === undefined) nonResource = { path, verb }
+  }
+  if (resource === undefined && nonResource === undefined) return undefined
+  const extra = parseExtra(spec.extra)
+  if (!extra.ok) return undefined
+  const groups = (apiVersion === 'authorization.k8s.io/v1' ? (v1Groups ?? betaGroups) : (betaGroups ?? v1Groups)) ?? []
+  const request: AccessRequest = { user, groups: [...groups], extra: extra.extra }
+  if (uid !== '') request.uid = uid
+  if (resource !== undefined) request.resource = resource
+  else request.nonResource = nonResource
+  return { ok: true, apiVersion: apiVersion as SubjectAccessReviewVersion, request }
+}
+
+export function parseSubjectAccessReviewBySchema (body: unknown): ParsedSubjectAccessReview {
   const r = SubjectAccessReviewRequest.safeParse(body)
   if (!r.success) {
     const issue = r.error.issues[0]

@@ -8,7 +8,7 @@ import { configSource, type ConfigSource } from '../kube/config-source.js'
 import type { AccessReviewResult } from './app.js'
 import type { Metrics } from './metrics.js'
 import type { Readiness } from './readiness.js'
-import { parseSubjectAccessReview, subjectAccessReviewResponse } from './subject-access-review.js'
+import { parseSubjectAccessReview, subjectAccessReviewAnswer } from './subject-access-review.js'
 
 export interface AccessReviewer {
   engine: PolicyEngine
@@ -86,7 +86,7 @@ export async function createAccessReviewer (opts: ServerOptions, deps: { logger:
       const parsed = parseSubjectAccessReview(body)
       if (!parsed.ok) return parsed
       const decision = engine.authorize(parsed.request)
-      return { ok: true, apiVersion: parsed.apiVersion, allowed: decision.allowed, reason: decision.reason, response: subjectAccessReviewResponse(parsed.apiVersion, decision) }
+      return { ok: true, apiVersion: parsed.apiVersion, allowed: decision.allowed, reason: decision.reason, answer: subjectAccessReviewAnswer(parsed.apiVersion, decision) }
     },
     close () {
       watcher?.close()

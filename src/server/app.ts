@@ -9,7 +9,8 @@ import { parseTokenReview, tokenReviewResponse } from './token-review.js'
 
 /** What the SubjectAccessReview side answers; built by the authorization module. */
 export type AccessReviewResult =
-  | { ok: true, apiVersion: string, allowed: boolean, reason: string, response: object }
+  /** `answer` is the SubjectAccessReview answer as JSON text. */
+  | { ok: true, apiVersion: string, allowed: boolean, reason: string, answer: string }
   | { ok: false, reason: string }
 
 export interface AppDeps {
@@ -194,7 +195,7 @@ export function buildApp (deps: AppDeps): FastifyInstance {
       const outcome = result.allowed ? 'allowed' : 'denied'
       req.review = { kind: 'SubjectAccessReview', version, outcome }
       metrics.countReview('SubjectAccessReview', version, outcome)
-      return await reply.send(result.response)
+      return await reply.type('application/json; charset=utf-8').send(result.answer)
     } finally {
       metrics.observeReview('SubjectAccessReview', (performance.now() - started) / 1000)
     }

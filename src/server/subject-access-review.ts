@@ -201,3 +201,18 @@ export function parseSubjectAccessReviewBySchema (body: unknown): ParsedSubjectA
 export function subjectAccessReviewResponse (apiVersion: string, decision: Decision): object {
   return { apiVersion, kind: 'SubjectAccessReview', status: { allowed: decision.allowed, reason: decision.reason } }
 }
+
+// A decision from the engine's cache is the same object every time, so its answer text is kept
+// beside it (and goes with it when the cache drops it): a cache hit serialises nothing.
+const answerText = new WeakMap<Decision, { v1?: string, v1beta1?: string }>()
+
+/** subjectAccessReviewResponse() as JSON text. */
+export function subjectAccessReviewAnswer (apiVersion: SubjectAccessReviewVersion, decision: Decision): string {
+  let texts = answerText.get(decision)
+  if (texts === undefined) {
+    texts = {}
+    answerText.set(decision, texts)
+  }
+  const v = apiVersion === 'authorization.k8s.io/v1' ? 'v1' : 'v1beta1'
+  return (texts[v] ??= JSON.stringify(subjectAccessReviewResponse(apiVersion, decision)))
+}

@@ -2,7 +2,7 @@ import t from 'tap'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EXTRA_ROLES } from '../../src/authn/types.js'
-import { parseSubjectAccessReview, SAR_LIMITS, subjectAccessReviewResponse } from '../../src/server/subject-access-review.js'
+import { parseSubjectAccessReview, SAR_LIMITS, subjectAccessReviewAnswer, subjectAccessReviewResponse } from '../../src/server/subject-access-review.js'
 import { engineWith, readText, repoRoot } from './helpers.js'
 
 const fixturesDir = join(repoRoot, 'test', 'fixtures', 'kube-apiserver-1.32')
@@ -129,6 +129,15 @@ t.test('the answer: version asked, kind, status with reason, no denied, no spec'
   const yes = subjectAccessReviewResponse('authorization.k8s.io/v1', { allowed: true, reason: 'allowed by policy entry 0 (resource "pods")' }) as Record<string, any>
   t.same(Object.keys(yes).sort(), ['apiVersion', 'kind', 'status'])
   t.same(Object.keys(yes.status).sort(), ['allowed', 'reason'])
+})
+
+t.test('the answer text is the answer object as JSON, per version, also for a decision asked again', async t => {
+  const decision = { allowed: true, reason: 'allowed by policy entry 0 (resource "pods")' }
+  for (const v of ['authorization.k8s.io/v1', 'authorization.k8s.io/v1beta1', 'authorization.k8s.io/v1'] as const) {
+    t.equal(subjectAccessReviewAnswer(v, decision), JSON.stringify(subjectAccessReviewResponse(v, decision)), v)
+  }
+  const other = { allowed: false, reason: 'no policy entry matched' }
+  t.equal(JSON.parse(subjectAccessReviewAnswer('authorization.k8s.io/v1beta1', other)).status.allowed, false, 'kept per decision')
 })
 
 t.test('replay of the captured kube-apiserver 1.32 requests', async t => {

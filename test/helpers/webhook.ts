@@ -17,8 +17,8 @@ export interface TestWebhook {
   certs: TestCerts
   /** Every log line the server wrote (JSON strings). */
   logs: string[]
-  post: (path: string, body: unknown, headers?: Record<string, string>) => Promise<{ status: number, body: any, text: string }>
-  get: (path: string) => Promise<{ status: number, body: any, text: string }>
+  post: (path: string, body: unknown, headers?: Record<string, string>) => Promise<{ status: number, body: any, text: string, headers: Record<string, string | string[] | undefined> }>
+  get: (path: string) => Promise<{ status: number, body: any, text: string, headers: Record<string, string | string[] | undefined> }>
   metric: (name: string, labels?: Record<string, string>) => Promise<number>
   close: () => Promise<void>
 }
@@ -45,7 +45,7 @@ export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.P
     connect.key = readFileSync(certs.clientKeyFile)
   }
   const agent = new Agent({ connect })
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: any, text: string }> => {
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: any, text: string, headers: Record<string, string | string[] | undefined> }> => {
     const res = await request(server.url + path, {
       method,
       dispatcher: agent,
@@ -55,7 +55,7 @@ export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.P
     const text = await res.body.text()
     let parsed: unknown
     try { parsed = JSON.parse(text) } catch { parsed = undefined }
-    return { status: res.statusCode, body: parsed, text }
+    return { status: res.statusCode, body: parsed, text, headers: res.headers }
   }
   return {
     server,

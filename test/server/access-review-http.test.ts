@@ -64,10 +64,18 @@ t.test('captured requests decided by a policy, v1 and v1beta1, reason given', as
   }
   // Second round is served from the decision cache, with the same answers.
   const captured = JSON.parse(readFileSync(new URL('sar-v1-list-pods-ns.json', FIXTURES), 'utf8'))
-  t.equal((await wh.post('/webhook', captured.body)).body.status.allowed, true)
+  const again = await wh.post('/webhook', captured.body)
+  t.equal(again.body.status.allowed, true)
+  t.equal(again.headers['content-type'], 'application/json; charset=utf-8')
+  // The cached decision is shared by both API versions; each answer keeps the version asked.
+  const beta = { ...captured.body, apiVersion: 'authorization.k8s.io/v1beta1', spec: { ...captured.body.spec, group: captured.body.spec.groups, groups: undefined } }
+  for (const body of [beta, captured.body, beta]) {
+    const res = await wh.post('/webhook', body)
+    t.same(res.body, { apiVersion: body.apiVersion, kind: 'SubjectAccessReview', status: { allowed: true, reason: 'allowed by policy entry 0 (resource_permissions "*/pods")' } })
+  }
   t.ok(await wh.metric('k8s_keystone_auth_decision_cache_requests_total', { result: 'hit' }) >= 1)
   const metrics = await wh.get('/metrics')
-  t.match(metrics.text, /k8s_keystone_auth_reviews_total\{kind="SubjectAccessReview",version="v1beta1",outcome="allowed"\} 1/)
+  t.match(metrics.text, /k8s_keystone_auth_reviews_total\{kind="SubjectAccessReview",version="v1beta1",outcome="allowed"\} 3/)
 })
 
 t.test('policy file: live reload, broken update keeps the last good policy and says why', async t => {

@@ -1,6 +1,10 @@
+import fc from 'fast-check'
+import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
 import { decisionCacheKey, NO_POLICY_REASON, PolicyEngine } from '../../src/authz/engine.js'
 import { accessRequest, type Who } from './helpers.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../../src/authn/types.js'
+import type { AccessRequest } from '../../src/authz/types.js'
 
 const alice: Who = { name: 'alice', groups: ['devs'], projectNames: ['demo'], roles: ['member'] }
 const allowPods = JSON.stringify([{ users: { roles: ['member'], projects: ['demo'] }, resource_permissions: { '*/pods': ['get'] } }])
@@ -106,6 +110,72 @@ t.test('cache key: what decisions depend on, nothing else', async t => {
   t.equal(k(getPods), k({ ...getPods, extra: { ...getPods.extra, 'other/extra': ['x'] } }), 'unrelated extras do not split the cache')
   // No ambiguity from joining: ["a,b"] vs ["a","b"].
   t.not(k({ ...getPods, groups: ['a,b'] }), k({ ...getPods, groups: ['a', 'b'] }))
+})
+
+t.test('property: two requests share a cache key exactly when every part a decision reads is equal', async t => {
+  // Tiny alphabets with the characters a naive join would trip on, so collisions are likely.
+  const s = fc.string({ unit: fc.constantFrom('a', ':', '1', '[', ',', '"'), maxLength: 4 })
+  const l = fc.array(s, { maxLength: 3 })
+  const raw = fc.record({
+    user: s, uid: fc.option(s, { nil: undefined }), groups: l, roles: l, ids: l, names: l, other: l, resource: fc.boolean(),
+    verb: s, namespace: s, group: s, res: s, sub: s, name: s, version: s, path: s
+  })
+  type Raw = typeof raw extends fc.Arbitrary<infer R> ? R : never
+  const build = (r: Raw): AccessRequest => {
+    const extra: Record<string, string[]> = Object.create(null)
+    extra[EXTRA_ROLES] = r.roles
+    extra[EXTRA_PROJECT_ID] = r.ids
+    extra[EXTRA_PROJECT_NAME] = r.names
+    extra['other/extra'] = r.other
+    const out: AccessRequest = { user: r.user, groups: r.groups, extra }
+    if (r.uid !== undefined && r.uid !== '') out.uid = r.uid
+    if (r.resource) out.resource = { verb: r.verb, namespace: r.namespace, group: r.group, resource: r.res, subresource: r.sub, name: r.name, version: r.version }
+    else out.nonResource = { verb: r.verb, path: r.path }
+    return out
+  }
+  // Pairs that differ in at most one field (often none), so that equal keys are common too.
+  const keys = ['user', 'uid', 'groups', 'roles', 'ids', 'names', 'other', 'resource', 'verb', 'namespace', 'group', 'res', 'sub', 'name', 'version', 'path'] as const
+  const pair = fc.tuple(raw, raw, fc.option(fc.constantFrom(...keys), { nil: undefined, freq: 4 }))
+    .map(([a, c, k]) => [build(a), build(k === undefined ? a : { ...a, [k]: c[k] })] as const)
+  const relevant = (r: AccessRequest): unknown => [r.user, r.uid ?? '', r.groups, r.extra[EXTRA_ROLES], r.extra[EXTRA_PROJECT_ID], r.extra[EXTRA_PROJECT_NAME],
+    r.resource === undefined ? ['n', r.nonResource?.verb, r.nonResource?.path] : ['r', r.resource.verb, r.resource.namespace, r.resource.group, r.resource.resource, r.resource.subresource]]
+  let same = 0
+  // Pairs whose parts, written one after the other, read the same: a boundary moved between two
+  // neighbouring fields, a list element moved to the next list, an element split in two.
+  const strings = [['user', 'uid'], ['uid', 'verb'], ['verb', 'namespace'], ['namespace', 'group'], ['group', 'res'], ['res', 'sub'], ['verb', 'path']] as const
+  const lists = [['groups', 'roles'], ['roles', 'ids'], ['ids', 'names']] as const
+  const shifted = fc.tuple(raw, fc.nat(20), fc.nat(3)).map(([a, pick, cut]) => {
+    const b: Raw = { ...a, groups: [...a.groups], roles: [...a.roles], ids: [...a.ids], names: [...a.names] }
+    if (pick < 7) {
+      const [x, y] = strings[pick] as readonly [keyof Raw & string, keyof Raw & string]
+      const from = String(a[x] ?? '')
+      const n = Math.min(cut, from.length)
+      ;(b as Record<string, unknown>)[x] = from.slice(0, from.length - n)
+      ;(b as Record<string, unknown>)[y] = from.slice(from.length - n) + String(a[y] ?? '')
+    } else if (pick < 14) {
+      const [x, y] = lists[pick % 3] as readonly ['groups' | 'roles' | 'ids', 'roles' | 'ids' | 'names']
+      const moved = b[x].pop()
+      if (moved !== undefined) b[y].unshift(moved)
+    } else if (pick < 18) {
+      const list = b[(['groups', 'roles', 'ids', 'names'] as const)[pick % 4] as 'groups']
+      // The boundary between two elements moves: ["a,b", "c"] against ["a", "b,c"].
+      if (list.length > 1 && (list[0] as string).length > 0) {
+        const first = list[0] as string
+        list.splice(0, 2, first.slice(0, -1), first.slice(-1) + (list[1] as string))
+      }
+    } else {
+      const list = b[(['groups', 'roles', 'ids', 'names'] as const)[pick % 4] as 'groups']
+      const i = list.findIndex(e => e.length > 1)
+      if (i >= 0) { const e = list[i] as string; list.splice(i, 1, e.slice(0, 1), e.slice(1)) } else if (list.length > 1) list.splice(0, 2, (list[0] as string) + (list[1] as string))
+    }
+    return [build(a), build(b)] as const
+  })
+  fc.assert(fc.property(fc.oneof(pair, shifted, fc.tuple(raw, raw).map(([a, b]) => [build(a), build(b)] as const)), ([a, b]) => {
+    const equalKeys = decisionCacheKey(a) === decisionCacheKey(b)
+    if (equalKeys) same++
+    return equalKeys === isDeepStrictEqual(relevant(a), relevant(b))
+  }), { numRuns: 20000 })
+  t.ok(same > 2000, `20000 pairs: keys equal exactly when the decision inputs are (${same} pairs with equal keys)`)
 })
 
 t.test('extras are read as own properties only', async t => {

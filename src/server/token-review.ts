@@ -24,6 +24,32 @@ export type ParsedTokenReview =
   | { ok: false, reason: string }
 
 export function parseTokenReview (body: unknown): ParsedTokenReview {
+  return parseWellFormedTokenReview(body) ?? parseTokenReviewBySchema(body)
+}
+
+const VERSIONS: ReadonlySet<unknown> = new Set(TOKEN_REVIEW_VERSIONS)
+
+/**
+ * The hot path, as for SubjectAccessReviews: accepts exactly what the schema accepts, with the
+ * same result, and leaves everything else to the schema, which words the 400
+ * (test/server/token-review-parse.test.ts holds the two to agreement).
+ */
+export function parseWellFormedTokenReview (body: unknown): ParsedTokenReview | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined
+  const b = body as Record<string, unknown>
+  if (!VERSIONS.has(b.apiVersion) || b.kind !== 'TokenReview') return undefined
+  const spec = b.spec
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) return undefined
+  const { token, audiences } = spec as Record<string, unknown>
+  if (typeof token !== 'string' || token.length < 1 || token.length > MAX_TOKEN_BYTES) return undefined
+  if (audiences !== undefined) {
+    if (!Array.isArray(audiences) || audiences.length > 100) return undefined
+    for (const a of audiences) if (typeof a !== 'string') return undefined
+  }
+  return { ok: true, apiVersion: b.apiVersion as TokenReviewVersion, token }
+}
+
+export function parseTokenReviewBySchema (body: unknown): ParsedTokenReview {
   const r = TokenReviewRequest.safeParse(body)
   if (!r.success) {
     const issue = r.error.issues[0]
@@ -44,4 +70,24 @@ export function tokenReviewResponse (apiVersion: TokenReviewVersion, user: UserI
     ? { authenticated: false }
     : { authenticated: true, user: { username: user.username, uid: user.uid, groups: user.groups, extra: user.extra } }
   return { apiVersion, kind: 'TokenReview', status }
+}
+
+// The authenticator hands out one UserInfo object per cached token (until the role mappings
+// change), so its answer text is kept beside it: a cached TokenReview serialises nothing.
+const answerText = new WeakMap<UserInfo, { v1?: string, v1beta1?: string }>()
+const rejected = {
+  v1: JSON.stringify(tokenReviewResponse('authentication.k8s.io/v1', null)),
+  v1beta1: JSON.stringify(tokenReviewResponse('authentication.k8s.io/v1beta1', null))
+}
+
+/** tokenReviewResponse() as JSON text. */
+export function tokenReviewAnswer (apiVersion: TokenReviewVersion, user: UserInfo | null): string {
+  const v = apiVersion === 'authentication.k8s.io/v1' ? 'v1' : 'v1beta1'
+  if (user === null) return rejected[v]
+  let texts = answerText.get(user)
+  if (texts === undefined) {
+    texts = {}
+    answerText.set(user, texts)
+  }
+  return (texts[v] ??= JSON.stringify(tokenReviewResponse(apiVersion, user)))
 }

@@ -40,6 +40,18 @@ export interface AuthenticatorOptions {
 interface Validated {
   info: TokenInfo
   groups: Group[]
+  /** The identity last answered for this token, and the role mappings it was built with. */
+  answered?: { mappings: readonly RoleMapping[], user: UserInfo }
+}
+
+const NO_MAPPINGS: readonly RoleMapping[] = Object.freeze([])
+
+/** An identity shared by every answer for one cached token must not be changed by any of them. */
+function frozen (user: UserInfo): UserInfo {
+  Object.freeze(user.groups)
+  for (const values of Object.values(user.extra)) Object.freeze(values)
+  Object.freeze(user.extra)
+  return Object.freeze(user)
 }
 
 type Outcome = { ok: true, v: Validated } | { ok: false, reason: string }
@@ -58,7 +70,7 @@ export class Authenticator {
 
   constructor (opts: AuthenticatorOptions) {
     this.#o = {
-      getRoleMappings: () => [],
+      getRoleMappings: () => NO_MAPPINGS,
       allowedScopes: ['project'],
       usernameFormat: 'name',
       cacheTtlMs: 60_000,
@@ -114,13 +126,20 @@ export class Authenticator {
       }
     }
     if (!outcome.ok) return { authenticated: false, reason: outcome.reason, cached: fromCache }
-    const { info, groups } = outcome.v
+    const v = outcome.v
+    const { info, groups } = v
     if (info.expiresAt.getTime() <= Date.now()) {
       this.#tokens?.delete(key)
       return { authenticated: false, reason: 'token expired', cached: fromCache }
     }
-    // Role mappings are applied on every answer, not cached, so a sync-config change applies at once.
-    const user = applyRoleMappings(identityFrom(info, groups, this.#o.usernameFormat), this.#o.getRoleMappings())
+    // Role mappings are read on every answer, so a sync-config change applies at once; the
+    // identity is rebuilt only when they changed (a new config is a new array).
+    const mappings = this.#o.getRoleMappings()
+    let user = v.answered?.mappings === mappings ? v.answered.user : undefined
+    if (user === undefined) {
+      user = frozen(applyRoleMappings(identityFrom(info, groups, this.#o.usernameFormat), mappings))
+      v.answered = { mappings, user }
+    }
     return { authenticated: true, user, info, cached: fromCache }
   }
 

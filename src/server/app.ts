@@ -5,7 +5,7 @@ import type { Authenticator } from '../authn/authenticator.js'
 import { KeystoneUnavailableError, errorMessage } from '../errors.js'
 import type { Metrics } from './metrics.js'
 import type { Readiness } from './readiness.js'
-import { parseTokenReview, tokenReviewResponse } from './token-review.js'
+import { parseTokenReview, tokenReviewAnswer } from './token-review.js'
 
 /** What the SubjectAccessReview side answers; built by the authorization module. */
 export type AccessReviewResult =
@@ -26,6 +26,9 @@ export interface AppDeps {
   requireClientCert?: boolean
   bodyLimit?: number
 }
+
+/** What Fastify sends for serialised objects; answers sent as ready JSON text say it themselves. */
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 const EXEMPT_FROM_CLIENT_CERT = new Set(['/healthz', '/readyz', '/livez', '/metrics'])
 
@@ -166,12 +169,12 @@ export function buildApp (deps: AppDeps): FastifyInstance {
         req.review = { kind: 'TokenReview', version, outcome: 'unauthenticated' }
         metrics.countReview('TokenReview', version, 'unauthenticated')
         logger.debug({ reqId: req.id, reason: result.reason, cached: result.cached }, 'token not authenticated')
-        return await reply.send(tokenReviewResponse(parsed.apiVersion, null))
+        return await reply.type(JSON_TYPE).send(tokenReviewAnswer(parsed.apiVersion, null))
       }
       if (deps.afterAuthenticate !== undefined) await deps.afterAuthenticate(result.user)
       req.review = { kind: 'TokenReview', version, outcome: 'authenticated', user: result.user.username }
       metrics.countReview('TokenReview', version, 'authenticated')
-      return await reply.send(tokenReviewResponse(parsed.apiVersion, result.user))
+      return await reply.type(JSON_TYPE).send(tokenReviewAnswer(parsed.apiVersion, result.user))
     } catch (err) {
       // Keystone could not answer: a 500 makes kube-apiserver retry and cache nothing, where an
       // "authenticated: false" would lock the user out for the apiserver's cache TTL.
@@ -195,7 +198,7 @@ export function buildApp (deps: AppDeps): FastifyInstance {
       const outcome = result.allowed ? 'allowed' : 'denied'
       req.review = { kind: 'SubjectAccessReview', version, outcome }
       metrics.countReview('SubjectAccessReview', version, outcome)
-      return await reply.type('application/json; charset=utf-8').send(result.answer)
+      return await reply.type(JSON_TYPE).send(result.answer)
     } finally {
       metrics.observeReview('SubjectAccessReview', (performance.now() - started) / 1000)
     }

@@ -100,6 +100,24 @@ t.test('sync ConfigMap: first login creates the namespace and RoleBindings befor
   t.ok(await wh.metric('k8s_keystone_auth_sync_total', { outcome: 'remembered' }) >= 1)
 })
 
+t.test('a role-mapping edit applies at once, also to a token answered from the cache', async t => {
+  const kube = await startFakeKube({ https: true })
+  t.teardown(kube.close)
+  const mapping = (group: string): string => `role-mappings:\n  - keystone-role: member\n    groups: [${group}]\n`
+  kube.setConfigMap('kube-system', 'keystone-sync', { syncConfig: mapping('before-edit') })
+  const wh = await startWebhook(['--sync-configmap-name', 'keystone-sync', '--kubeconfig', kube.kubeconfigPath])
+  t.teardown(wh.close)
+  t.ok(await until(async () => (await wh.get('/readyz')).body.checks['sync-configmap']?.ok === true, 5000))
+  const token = await passwordToken(seed, 'demo', 'demo')
+  const groups = async (): Promise<string[]> => (await wh.post('/webhook', tokenReview(token))).body.status.user.groups
+  t.ok((await groups()).includes('before-edit'))
+  t.ok((await groups()).includes('before-edit'), 'same answer from the cache')
+  kube.setConfigMap('kube-system', 'keystone-sync', { syncConfig: mapping('after-edit') })
+  t.ok(await until(async () => (await groups()).includes('after-edit'), 5000), 'the edited mapping is applied')
+  t.notOk((await groups()).includes('before-edit'))
+  t.equal(await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' }), 1, 'one Keystone validation: every later answer came from the cache')
+})
+
 t.test('sync failure never fails the authentication', async t => {
   const kube = await startFakeKube({ https: true })
   kube.setConfigMap('kube-system', 'keystone-sync', { syncConfig: 'data-types-to-sync: [projects]\n' })

@@ -9,7 +9,7 @@ export class Metrics {
   // Counted per review in plain numbers and copied into prom-client when scraped: prom-client
   // validates and hashes the label set on every inc()/observe(), even on a labelled child, which
   // was about 3 % of the CPU of a cached review.
-  readonly #reviewCounts = new Map<string, { labels: { kind: string, version: string, outcome: string }, n: number }>()
+  readonly #reviewCounts = new Map<string, Map<string, Map<string, { labels: { kind: string, version: string, outcome: string }, n: number }>>>()
 
   readonly reviews = new Counter({
     name: 'k8s_keystone_auth_reviews_total',
@@ -18,7 +18,11 @@ export class Metrics {
     registers: [this.registry],
     collect: () => {
       this.reviews.reset()
-      for (const { labels, n } of this.#reviewCounts.values()) this.reviews.inc(labels, n)
+      for (const byVersion of this.#reviewCounts.values()) {
+        for (const byOutcome of byVersion.values()) {
+          for (const { labels, n } of byOutcome.values()) this.reviews.inc(labels, n)
+        }
+      }
     }
   })
 
@@ -45,11 +49,17 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly #tokenCacheCounts = new Map<string, number>()
+
   readonly tokenCache = new Counter({
     name: 'k8s_keystone_auth_token_cache_requests_total',
     help: 'Token cache lookups: hit, negative_hit, miss, shared (joined a Keystone call in flight)',
     labelNames: ['result'] as const,
-    registers: [this.registry]
+    registers: [this.registry],
+    collect: () => {
+      this.tokenCache.reset()
+      for (const [result, n] of this.#tokenCacheCounts) this.tokenCache.inc({ result }, n)
+    }
   })
 
   readonly tokenCacheSize = new Gauge({
@@ -124,14 +134,15 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  // A handful of label sets: their children are looked up once and kept.
-  readonly #cacheChildren = new Map<string, { inc: (v?: number) => void }>()
-
   countReview (kind: string, version: string, outcome: string): void {
-    const key = `${kind}\0${version}\0${outcome}`
-    const count = this.#reviewCounts.get(key)
+    // Nested maps: the labels are short constants, and no key string is built per review.
+    let byVersion = this.#reviewCounts.get(kind)
+    if (byVersion === undefined) this.#reviewCounts.set(kind, byVersion = new Map())
+    let byOutcome = byVersion.get(version)
+    if (byOutcome === undefined) byVersion.set(version, byOutcome = new Map())
+    const count = byOutcome.get(outcome)
     if (count !== undefined) count.n++
-    else this.#reviewCounts.set(key, { labels: { kind, version, outcome }, n: 1 })
+    else byOutcome.set(outcome, { labels: { kind, version, outcome }, n: 1 })
   }
 
   observeReview (kind: string, seconds: number): void {
@@ -139,12 +150,7 @@ export class Metrics {
   }
 
   countTokenCache (result: string): void {
-    let child = this.#cacheChildren.get(result)
-    if (child === undefined) {
-      child = this.tokenCache.labels({ result })
-      this.#cacheChildren.set(result, child)
-    }
-    child.inc()
+    this.#tokenCacheCounts.set(result, (this.#tokenCacheCounts.get(result) ?? 0) + 1)
   }
 
   constructor (opts: { defaultMetrics?: boolean } = {}) {

@@ -63,10 +63,12 @@ t.test('Metrics: review counts and durations as prom-client would count them', a
     m.countReview(kind, version, outcome)
     reviews.inc({ kind, version, outcome })
   }
-  const expected = await oracleReg.getSingleMetricAsString('k8s_keystone_auth_reviews_total')
-  t.equal(await m.registry.getSingleMetricAsString('k8s_keystone_auth_reviews_total'), expected)
+  // The same series and values; their order in the text is free.
+  const lines = async (r: Registry): Promise<string[]> => (await r.getSingleMetricAsString('k8s_keystone_auth_reviews_total')).split('\n').sort()
+  const expected = await lines(oracleReg)
+  t.same(await lines(m.registry), expected)
   // A second scrape does not count twice.
-  t.equal(await m.registry.getSingleMetricAsString('k8s_keystone_auth_reviews_total'), expected)
+  t.same(await lines(m.registry), expected)
   m.countReview('TokenReview', 'v1', 'authenticated')
   t.match(await m.registry.getSingleMetricAsString('k8s_keystone_auth_reviews_total'), /kind="TokenReview",version="v1",outcome="authenticated"\} 3/)
   m.observeReview('TokenReview', 0.002)
@@ -82,4 +84,16 @@ t.test('Metrics: decision cache lookups are read from the engine when scraped', 
   const text = await m.registry.metrics()
   t.match(text, /decision_cache_requests_total\{result="hit"\} 7/)
   t.match(text, /decision_cache_requests_total\{result="miss"\} 2/)
+})
+
+t.test('Metrics: token cache lookups as prom-client would count them, stable across scrapes', async t => {
+  const m = new Metrics({ defaultMetrics: false })
+  for (const r of ['hit', 'hit', 'miss', 'shared', 'hit', 'negative_hit']) m.countTokenCache(r)
+  const name = 'k8s_keystone_auth_token_cache_requests_total'
+  const text = await m.registry.getSingleMetricAsString(name)
+  t.equal(await m.registry.getSingleMetricAsString(name), text, 'a second scrape does not count twice')
+  t.match(text, /result="hit"\} 3/)
+  t.match(text, /result="miss"\} 1/)
+  t.match(text, /result="shared"\} 1/)
+  t.match(text, /result="negative_hit"\} 1/)
 })

@@ -162,7 +162,7 @@ export function buildApp (deps: AppDeps): FastifyInstance {
     if (!parsed.ok) return await badRequest(req, reply, 'TokenReview', parsed.reason)
     const version = parsed.apiVersion.split('/')[1] as string
     const started = performance.now()
-    metrics.inflight.inc()
+    metrics.inflightReviews++
     try {
       const result = await deps.authenticator.authenticate(parsed.token)
       if (!result.authenticated) {
@@ -184,7 +184,7 @@ export function buildApp (deps: AppDeps): FastifyInstance {
       logger.warn({ reqId: req.id, reason }, 'cannot authenticate: Keystone unavailable')
       return await reply.code(500).send({ apiVersion: parsed.apiVersion, kind: 'TokenReview', status: { authenticated: false, error: reason } })
     } finally {
-      metrics.inflight.dec()
+      metrics.inflightReviews--
       metrics.observeReview('TokenReview', (performance.now() - started) / 1000)
     }
   }

@@ -100,10 +100,14 @@ export class Metrics {
 
   decisionCacheEntries: () => number = () => 0
 
+  /** TokenReviews being answered; read when scraped (a prom-client inc/dec pair per review cost more). */
+  inflightReviews = 0
+
   readonly inflight = new Gauge({
     name: 'k8s_keystone_auth_inflight_requests',
     help: 'Review requests being answered',
-    registers: [this.registry]
+    registers: [this.registry],
+    collect: () => { this.inflight.set(this.inflightReviews) }
   })
 
   readonly configReloads = new Counter({

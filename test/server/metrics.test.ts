@@ -97,3 +97,11 @@ t.test('Metrics: token cache lookups as prom-client would count them, stable acr
   t.match(text, /result="shared"\} 1/)
   t.match(text, /result="negative_hit"\} 1/)
 })
+
+t.test('Metrics: reviews in flight are read when scraped', async t => {
+  const m = new Metrics({ defaultMetrics: false })
+  m.inflightReviews += 3
+  t.match(await m.registry.metrics(), /k8s_keystone_auth_inflight_requests 3/)
+  m.inflightReviews -= 3
+  t.match(await m.registry.metrics(), /k8s_keystone_auth_inflight_requests 0/)
+})

@@ -2,7 +2,7 @@
 // bodies, a real Keystone login, and starting a server and waiting for its /healthz.
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -48,11 +48,22 @@ export async function login () {
   return res.headers.get('x-subject-token')
 }
 
+/**
+ * With two or more CPUs and taskset: the load generator (this process) on CPU 0 and the servers
+ * on CPU 1, so that they never take turns on one core, which made runs differ more than the
+ * servers did. BENCH_PIN=0 turns it off.
+ */
+export const pinning = process.env.BENCH_PIN !== '0' && cpus().length >= 2 && (() => {
+  try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true } catch { return false }
+})()
+
 /** Spawns `node args…` (without tap's NODE_OPTIONS) and resolves once healthUrl answers 200. */
 export function startProcess (args, healthUrl) {
   const env = { ...process.env }
   delete env.NODE_OPTIONS
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env })
+  const child = pinning
+    ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env })
   let err = ''
   child.stderr.on('data', d => { err += String(d); if (err.length > 100_000) err = err.slice(-50_000) })
   child.logTail = (n = 2000) => err.slice(-n)

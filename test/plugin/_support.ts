@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KeystoneClient } from '../../src/keystone/client.js'
-import type { UserInfo } from '../helpers/fake-apiserver.js'
+import { startFakeApiServer, type FakeApiServer, type UserInfo } from '../helpers/fake-apiserver.js'
 
 export const PLUGIN = fileURLToPath(new URL('../../bin/client-keystone-auth', import.meta.url))
 
@@ -95,6 +95,33 @@ export async function startAuthn (authUrl: string): Promise<{ authenticate: (tok
   const { startWebhook } = await import('../helpers/webhook.js')
   const w = await startWebhook()
   return { authenticate: webhookAuthenticator(w), close: async () => await w.close(), via: 'webhook' }
+}
+
+/** What the kubectl tests of a file share: the token checker, the API server, the counting proxy. */
+export interface PluginStack {
+  authn: Awaited<ReturnType<typeof startAuthn>>
+  api: FakeApiServer
+  proxy: CountingProxy
+}
+
+/**
+ * Starts the stack before the file's first test and stops it after the last (tap's before and
+ * teardown of the file's root test). Read its members inside tests, not at import time.
+ */
+export function usePluginStack (t: { before: (fn: () => Promise<void>) => void, teardown: (fn: () => Promise<void>) => void }, authUrl: string): PluginStack {
+  const stack = {} as PluginStack
+  t.before(async () => {
+    // Tokens are checked through our webhook, as kube-apiserver would (KSA_PLUGIN_TESTS_AUTHN=keystone: directly).
+    stack.authn = await startAuthn(authUrl)
+    stack.api = await startFakeApiServer({ authenticate: stack.authn.authenticate })
+    stack.proxy = await startCountingProxy(authUrl)
+  })
+  t.teardown(async () => {
+    await stack.api?.close()
+    await stack.proxy?.close()
+    await stack.authn?.close()
+  })
+  return stack
 }
 
 export interface Sandbox {

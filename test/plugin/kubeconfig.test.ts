@@ -6,26 +6,12 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadSeed, passwordToken } from '../helpers/keystone.js'
-import { startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver.js'
-import { PLUGIN, startAuthn, kubectl, plugin, sandbox, startCountingProxy, type CountingProxy } from './_support.js'
+import { PLUGIN, kubectl, plugin, sandbox, usePluginStack } from './_support.js'
 
 const seed = loadSeed()
 const demo = seed.users.demo!
 const appCred = seed.application_credentials['kubectl-demo']!
-let authn: Awaited<ReturnType<typeof startAuthn>>
-let api: FakeApiServer
-let proxy: CountingProxy
-
-t.before(async () => {
-  authn = await startAuthn(seed.auth_url)
-  api = await startFakeApiServer({ authenticate: authn.authenticate })
-  proxy = await startCountingProxy(seed.auth_url)
-})
-t.teardown(async () => {
-  await api?.close()
-  await proxy?.close()
-  await authn?.close()
-})
+const stack = usePluginStack(t, seed.auth_url)
 
 function envOf (exec: { env: Array<{ name: string, value: string }> }): Record<string, string> {
   return Object.fromEntries(exec.env.map(e => [e.name, e.value]))
@@ -34,7 +20,7 @@ function envOf (exec: { env: Array<{ name: string, value: string }> }): Record<s
 t.test('--dry-run prints the YAML and hides the secret unless asked', async t => {
   const sb = sandbox()
   const env = { ...sb.env, OS_AUTH_URL: seed.auth_url, OS_APPLICATION_CREDENTIAL_ID: appCred.id, OS_APPLICATION_CREDENTIAL_SECRET: appCred.secret }
-  const args = ['kubeconfig', '--server', api.url, '--certificate-authority', api.caFile, '--cluster-name', 'garr', '--dry-run', '--exec-command', PLUGIN]
+  const args = ['kubeconfig', '--server', stack.api.url, '--certificate-authority', stack.api.caFile, '--cluster-name', 'garr', '--dry-run', '--exec-command', PLUGIN]
   const r = await plugin(args, env)
   t.equal(r.code, 0, r.stderr)
   t.notOk(r.stdout.includes(appCred.secret), 'no secret in the output')
@@ -42,8 +28,8 @@ t.test('--dry-run prints the YAML and hides the secret unless asked', async t =>
   const doc = parse(r.stdout)
   t.equal(doc.kind, 'Config')
   t.equal(doc.clusters[0].name, 'garr')
-  t.equal(doc.clusters[0].cluster.server, api.url)
-  t.equal(Buffer.from(doc.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), api.caPem)
+  t.equal(doc.clusters[0].cluster.server, stack.api.url)
+  t.equal(Buffer.from(doc.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), stack.api.caPem)
   const exec = doc.users[0].user.exec
   t.equal(exec.apiVersion, 'client.authentication.k8s.io/v1')
   t.equal(exec.interactiveMode, 'Never')
@@ -72,9 +58,9 @@ t.test('--create-application-credential: merged into an existing kubeconfig, wor
     'users:', '- name: other-user', '  user:', '    token: not-a-real-token',
     'contexts:', '- name: other', '  context:', '    cluster: other', '    user: other-user', ''
   ].join('\n'), { mode: 0o644 })
-  const env = { ...sb.env, OS_AUTH_URL: proxy.url, OS_USERNAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PROJECT_DOMAIN_NAME: 'Default', OS_PASSWORD: demo.password }
+  const env = { ...sb.env, OS_AUTH_URL: stack.proxy.url, OS_USERNAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PROJECT_DOMAIN_NAME: 'Default', OS_PASSWORD: demo.password }
   const name = `kubectl-test-${process.pid}-${Date.now()}`
-  const r = await plugin(['kubeconfig', '--server', api.url, '--certificate-authority', api.caFile, '--cluster-name', 'garr',
+  const r = await plugin(['kubeconfig', '--server', stack.api.url, '--certificate-authority', stack.api.caFile, '--cluster-name', 'garr',
     '--create-application-credential', '--new-credential-name', name, '--new-credential-expires', '24h',
     '--new-credential-role', 'reader', '--exec-command', PLUGIN], env)
   t.equal(r.code, 0, r.stderr)
@@ -116,14 +102,14 @@ t.test('--create-application-credential: merged into an existing kubeconfig, wor
 
 t.test('password settings: the kubeconfig never holds the password, and asks for it only interactively', async t => {
   const sb = sandbox()
-  const env = { ...sb.env, OS_AUTH_URL: proxy.url, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
-  const r = await plugin(['kubeconfig', '--server', api.url, '--certificate-authority', api.caFile, '--exec-command', PLUGIN], env)
+  const env = { ...sb.env, OS_AUTH_URL: stack.proxy.url, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
+  const r = await plugin(['kubeconfig', '--server', stack.api.url, '--certificate-authority', stack.api.caFile, '--exec-command', PLUGIN], env)
   t.equal(r.code, 0, r.stderr)
   const text = readFileSync(sb.kubeconfig, 'utf8')
   t.notOk(text.includes(demo.password))
   const exec = parse(text).users[0].user.exec
   t.equal(exec.interactiveMode, 'IfAvailable')
-  t.same(envOf(exec), { OS_AUTH_URL: proxy.url, OS_USERNAME: 'demo', OS_PROJECT_NAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default' })
+  t.same(envOf(exec), { OS_AUTH_URL: stack.proxy.url, OS_USERNAME: 'demo', OS_PROJECT_NAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default' })
   // kubectl without a terminal: the plugin must not prompt, and says what is missing.
   const who = await kubectl(['auth', 'whoami'], sb.env)
   t.not(who.code, 0)
@@ -136,7 +122,7 @@ t.test('with OS_CLOUD the kubeconfig names the cloud, and the password stays in 
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'clouds.yaml'), `clouds:\n  acme:\n    auth:\n      auth_url: ${seed.auth_url}\n      username: alice\n      user_domain_name: acme\n      project_name: ops\n      project_domain_name: acme\n`)
   writeFileSync(join(dir, 'secure.yaml'), `clouds:\n  acme:\n    auth:\n      password: ${seed.users.alice!.password}\n`, { mode: 0o600 })
-  const r = await plugin(['kubeconfig', '--server', api.url, '--certificate-authority', api.caFile, '--exec-command', PLUGIN], { ...sb.env, OS_CLOUD: 'acme' })
+  const r = await plugin(['kubeconfig', '--server', stack.api.url, '--certificate-authority', stack.api.caFile, '--exec-command', PLUGIN], { ...sb.env, OS_CLOUD: 'acme' })
   t.equal(r.code, 0, r.stderr)
   const text = readFileSync(sb.kubeconfig, 'utf8')
   t.notOk(text.includes(seed.users.alice!.password), 'no password in the kubeconfig')

@@ -7,10 +7,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { loadSeed } from '../helpers/keystone.js'
-import { startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver.js'
+import { startFakeApiServer } from '../helpers/fake-apiserver.js'
 import {
-  keystoneAuthenticator, startAuthn, kubectl, plugin, revokeToken, sandbox, spawnRun, startCountingProxy, writeKubeconfig,
-  type CountingProxy
+  keystoneAuthenticator, kubectl, plugin, revokeToken, sandbox, spawnRun, usePluginStack, writeKubeconfig
 } from './_support.js'
 
 const seed = loadSeed()
@@ -18,27 +17,13 @@ const demo = seed.users.demo!
 const alice = seed.users.alice!
 const appCred = seed.application_credentials['kubectl-demo']!
 
-let api: FakeApiServer
-let proxy: CountingProxy
-let authn: Awaited<ReturnType<typeof startAuthn>>
-
-t.before(async () => {
-  // Tokens are checked through our webhook, as kube-apiserver would (KSA_PLUGIN_TESTS_AUTHN=keystone: directly).
-  authn = await startAuthn(seed.auth_url)
-  api = await startFakeApiServer({ authenticate: authn.authenticate })
-  proxy = await startCountingProxy(seed.auth_url)
-})
-t.teardown(async () => {
-  await api?.close()
-  await proxy?.close()
-  await authn?.close()
-})
+const stack = usePluginStack(t, seed.auth_url)
 
 const V1 = 'client.authentication.k8s.io/v1' as const
 const V1BETA1 = 'client.authentication.k8s.io/v1beta1' as const
 
 function demoEnv (): Record<string, string> {
-  return { OS_AUTH_URL: proxy.url, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
+  return { OS_AUTH_URL: stack.proxy.url, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
 }
 
 /** Tokens are compared by hash, so that a failing assertion does not print a token. */
@@ -57,22 +42,22 @@ function whoami (stdout: string): { username: string, uid: string, groups: strin
 
 t.test('v1 exec config: whoami shows the Keystone user; the second run is served from the cache', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: demoEnv() })
-  const before = proxy.logins()
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: demoEnv() })
+  const before = stack.proxy.logins()
   const r1 = await kubectl(['auth', 'whoami', '-o', 'json'], sb.env)
   t.equal(r1.code, 0, r1.stderr)
   const u = whoami(r1.stdout)
   t.equal(u.username, 'demo')
   t.equal(u.uid, demo.id)
   t.ok(u.groups.includes(seed.projects.demo!.id), 'the project id is a group')
-  t.equal(proxy.logins() - before, 1, 'first run logs in once')
+  t.equal(stack.proxy.logins() - before, 1, 'first run logs in once')
 
-  const seen = api.seenTokens.length
+  const seen = stack.api.seenTokens.length
   const r2 = await kubectl(['get', '--raw', '/version'], sb.env)
   t.equal(r2.code, 0, r2.stderr)
   t.equal(JSON.parse(r2.stdout).gitVersion, 'v1.32.0-fake')
-  t.equal(proxy.logins() - before, 1, 'second run makes no new Keystone login')
-  t.equal(h(api.seenTokens[seen]), h(api.seenTokens[seen - 1]), 'the same token was presented again')
+  t.equal(stack.proxy.logins() - before, 1, 'second run makes no new Keystone login')
+  t.equal(h(stack.api.seenTokens[seen]), h(stack.api.seenTokens[seen - 1]), 'the same token was presented again')
 
   // Cache files: directory 0700, token file 0600, and the token is in no other file.
   const files = cacheFiles(sb.cacheDir)
@@ -80,13 +65,13 @@ t.test('v1 exec config: whoami shows the Keystone user; the second run is served
   t.equal(statSync(join(sb.cacheDir, 'k8s-keystone-auth')).mode & 0o777, 0o700)
   t.equal(statSync(files[0]!).mode & 0o777, 0o600)
   const entry = JSON.parse(readFileSync(files[0]!, 'utf8'))
-  t.equal(h(entry.token), h(api.seenTokens[seen]), 'the cached token is the one kubectl presented')
+  t.equal(h(entry.token), h(stack.api.seenTokens[seen]), 'the cached token is the one kubectl presented')
   t.notOk(readFileSync(files[0]!, 'utf8').includes(demo.password), 'the password is not cached')
 })
 
 t.test('v1beta1 exec config works, and the plugin answers in the apiVersion kubectl asks for', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1BETA1, env: demoEnv() })
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1BETA1, env: demoEnv() })
   const r = await kubectl(['auth', 'whoami', '-o', 'json'], sb.env)
   t.equal(r.code, 0, r.stderr)
   t.equal(whoami(r.stdout).username, 'demo')
@@ -109,9 +94,9 @@ t.test('v1beta1 exec config works, and the plugin answers in the apiVersion kube
 
 t.test('application credential (id and secret) through kubectl', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, {
+  writeKubeconfig(sb.kubeconfig, stack.api, {
     apiVersion: V1,
-    env: { OS_AUTH_URL: proxy.url, OS_APPLICATION_CREDENTIAL_ID: appCred.id, OS_APPLICATION_CREDENTIAL_SECRET: appCred.secret }
+    env: { OS_AUTH_URL: stack.proxy.url, OS_APPLICATION_CREDENTIAL_ID: appCred.id, OS_APPLICATION_CREDENTIAL_SECRET: appCred.secret }
   })
   const r = await kubectl(['auth', 'whoami', '-o', 'json'], sb.env)
   t.equal(r.code, 0, r.stderr)
@@ -129,7 +114,7 @@ t.test('clouds.yaml and secure.yaml in ~/.config/openstack, chosen by OS_CLOUD',
     'clouds:',
     '  acme:',
     '    auth:',
-    `      auth_url: ${proxy.url}`,
+    `      auth_url: ${stack.proxy.url}`,
     '      username: alice',
     '      user_domain_name: acme',
     '      project_name: ops',
@@ -140,7 +125,7 @@ t.test('clouds.yaml and secure.yaml in ~/.config/openstack, chosen by OS_CLOUD',
     ''
   ].join('\n'))
   writeFileSync(join(dir, 'secure.yaml'), `clouds:\n  acme:\n    auth:\n      password: ${alice.password}\n`, { mode: 0o600 })
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: { OS_CLOUD: 'acme' } })
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: { OS_CLOUD: 'acme' } })
   const r = await kubectl(['auth', 'whoami', '-o', 'json'], sb.env)
   t.equal(r.code, 0, r.stderr)
   const u = whoami(r.stdout)
@@ -151,7 +136,7 @@ t.test('clouds.yaml and secure.yaml in ~/.config/openstack, chosen by OS_CLOUD',
   const sb2 = sandbox()
   // Same HOME (so the same clouds.yaml), own kubeconfig and cache.
   const env2 = { ...sb2.env, HOME: sb.home }
-  writeKubeconfig(sb2.kubeconfig, api, { apiVersion: V1, env: { OS_CLOUD: 'acme', OS_PASSWORD: 'not-alices-password' } })
+  writeKubeconfig(sb2.kubeconfig, stack.api, { apiVersion: V1, env: { OS_CLOUD: 'acme', OS_PASSWORD: 'not-alices-password' } })
   const r2 = await kubectl(['get', '--raw', '/version'], env2)
   t.not(r2.code, 0)
   t.match(r2.stderr, /rejected the password of user alice in domain acme/)
@@ -159,17 +144,17 @@ t.test('clouds.yaml and secure.yaml in ~/.config/openstack, chosen by OS_CLOUD',
 
 t.test('a wrong password: a clear message from Keystone\'s 401, non-zero exit, nothing cached', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: { ...demoEnv(), OS_PASSWORD: 'wrong-password' } })
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: { ...demoEnv(), OS_PASSWORD: 'wrong-password' } })
   const r = await kubectl(['get', '--raw', '/version'], sb.env)
   t.not(r.code, 0)
-  t.match(r.stderr, `Keystone at ${proxy.url} rejected the password of user demo in domain Default`)
+  t.match(r.stderr, `Keystone at ${stack.proxy.url} rejected the password of user demo in domain Default`)
   t.notOk(r.stderr.includes('wrong-password'), 'the password is not echoed')
   t.same(cacheFiles(sb.cacheDir), [])
 })
 
 t.test('unreachable Keystone is said plainly', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: { ...demoEnv(), OS_AUTH_URL: 'http://127.0.0.1:1/v3' } })
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: { ...demoEnv(), OS_AUTH_URL: 'http://127.0.0.1:1/v3' } })
   const r = await kubectl(['get', '--raw', '/version'], sb.env)
   t.not(r.code, 0)
   t.match(r.stderr, /cannot reach Keystone at http:\/\/127\.0\.0\.1:1\/v3: ECONNREFUSED/)
@@ -180,18 +165,18 @@ t.test('non-interactive with the password missing: fails at once, naming what is
     const sb = sandbox()
     const env = demoEnv()
     delete (env as Record<string, string | undefined>).OS_PASSWORD
-    writeKubeconfig(sb.kubeconfig, api, { apiVersion, env, ...(mode !== undefined ? { interactiveMode: mode } : {}) })
-    const before = proxy.logins()
+    writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion, env, ...(mode !== undefined ? { interactiveMode: mode } : {}) })
+    const before = stack.proxy.logins()
     const r = await kubectl(['get', '--raw', '/version'], sb.env)
     t.equal(r.killed, false, 'no hang')
     t.not(r.code, 0)
     t.match(r.stderr, /missing password \(--password or OS_PASSWORD\)/, `${apiVersion} ${mode ?? ''}`)
     t.match(r.stderr, /not prompting/)
-    t.equal(proxy.logins(), before, 'no login attempted')
+    t.equal(stack.proxy.logins(), before, 'no login attempted')
   }
   // Several settings missing are all named.
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: { OS_AUTH_URL: proxy.url } })
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: { OS_AUTH_URL: stack.proxy.url } })
   const r = await kubectl(['get', '--raw', '/version'], sb.env)
   t.not(r.code, 0)
   t.match(r.stderr, /missing user domain .*user name .*project .*password/)
@@ -199,30 +184,30 @@ t.test('non-interactive with the password missing: fails at once, naming what is
 
 t.test('parallel kubectl runs with an empty cache make one login', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: demoEnv() })
-  const before = proxy.logins()
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: demoEnv() })
+  const before = stack.proxy.logins()
   const runs = await Promise.all(Array.from({ length: 5 }, async () => await spawnRun('kubectl', ['get', '--raw', '/version'], sb.env)))
   for (const r of runs) t.equal(r.code, 0, r.stderr)
-  t.equal(proxy.logins() - before, 1, 'one login for five runs')
+  t.equal(stack.proxy.logins() - before, 1, 'one login for five runs')
   t.equal(cacheFiles(sb.cacheDir).length, 1)
 })
 
 t.test('--no-cache logs in every time and writes nothing', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: demoEnv(), args: ['--no-cache'] })
-  const before = proxy.logins()
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: demoEnv(), args: ['--no-cache'] })
+  const before = stack.proxy.logins()
   for (let i = 0; i < 2; i++) {
     const r = await kubectl(['get', '--raw', '/version'], sb.env)
     t.equal(r.code, 0, r.stderr)
   }
-  t.equal(proxy.logins() - before, 2)
+  t.equal(stack.proxy.logins() - before, 2)
   t.same(cacheFiles(sb.cacheDir), [])
 })
 
 t.test('logout forgets the cached token; the next run logs in again', async t => {
   const sb = sandbox()
-  writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: demoEnv() })
-  const before = proxy.logins()
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: demoEnv() })
+  const before = stack.proxy.logins()
   t.equal((await kubectl(['get', '--raw', '/version'], sb.env)).code, 0)
   t.equal(cacheFiles(sb.cacheDir).length, 1)
   const env = { ...sb.env, ...demoEnv() }
@@ -231,7 +216,7 @@ t.test('logout forgets the cached token; the next run logs in again', async t =>
   t.equal(out.code, 0, out.stderr)
   t.same(cacheFiles(sb.cacheDir), [])
   t.equal((await kubectl(['get', '--raw', '/version'], sb.env)).code, 0)
-  t.equal(proxy.logins() - before, 2)
+  t.equal(stack.proxy.logins() - before, 2)
   const all = await plugin(['logout', '--all'], sb.env)
   t.equal(all.code, 0)
   t.same(cacheFiles(sb.cacheDir), [])
@@ -249,26 +234,26 @@ t.test('a cached token revoked in Keystone does not lock the user out', async t 
     const sb = sandbox()
     // --revalidate-after=1h: the periodic check must not hide the re-run detection tested here.
     writeKubeconfig(sb.kubeconfig, api, { apiVersion: V1, env: demoEnv(), args: ['--revalidate-after=1h'] })
-    const before = proxy.logins()
+    const before = stack.proxy.logins()
     t.equal((await kubectl(['get', '--raw', '/version'], sb.env)).code, 0)
     const old = JSON.parse(readFileSync(cacheFiles(sb.cacheDir)[0]!, 'utf8')).token as string
     t.equal(await revokeToken(seed.auth_url, old), 204)
 
     const seen = api.seenTokens.length
-    const valBefore = proxy.validations()
+    const valBefore = stack.proxy.validations()
     // This command may fail: its first request carries the revoked token (checked with Keystone
     // less than --revalidate-after ago), gets 401, and kubectl runs the plugin again.
     const r2 = await kubectl(['get', '--raw', '/version'], sb.env)
     t.comment(`the command that met the revoked token exited ${String(r2.code)}`)
     t.equal(h(api.seenTokens[seen]), h(old), 'the cached token was presented first')
-    t.ok(proxy.validations() > valBefore, 'the re-run after the 401 checked the token with Keystone')
+    t.ok(stack.proxy.validations() > valBefore, 'the re-run after the 401 checked the token with Keystone')
     const r = await kubectl(['auth', 'whoami', '-o', 'json'], sb.env)
     t.equal(r.code, 0, r.stderr)
     t.equal(whoami(r.stdout).username, 'demo')
     const fresh = JSON.parse(readFileSync(cacheFiles(sb.cacheDir)[0]!, 'utf8')).token as string
     t.not(h(fresh), h(old), 'a new token replaced the revoked one')
     t.equal(h(api.seenTokens.at(-1)), h(fresh))
-    t.equal(proxy.logins() - before, 2, 'exactly one new login')
+    t.equal(stack.proxy.logins() - before, 2, 'exactly one new login')
   })
 
   t.test('with --revalidate-after=0s the revoked token is never served', async t => {

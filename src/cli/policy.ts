@@ -57,10 +57,16 @@ Commands:
   check   Validate a policy file (JSON or YAML) and point at each error and warning
   eval    Decide one request with the policy, as the webhook would, and say why`
 
-async function readPolicy (file: string): Promise<string> {
-  const text = await readFile(file, 'utf8')
-  if (Buffer.byteLength(text) > MAX_POLICY_FILE_BYTES) throw new Error(`the file is larger than ${MAX_POLICY_FILE_BYTES} bytes`)
-  return text
+/** The file's text, or undefined after saying on stderr why it cannot be read. */
+async function readPolicy (file: string, io: PolicyCommandIO): Promise<string | undefined> {
+  try {
+    const text = await readFile(file, 'utf8')
+    if (Buffer.byteLength(text) > MAX_POLICY_FILE_BYTES) throw new Error(`the file is larger than ${MAX_POLICY_FILE_BYTES} bytes`)
+    return text
+  } catch (err) {
+    io.stderr(`${file}: cannot read: ${errorMessage(err)}\n`)
+    return undefined
+  }
 }
 
 function oneFile (positionals: string[], command: string): string {
@@ -75,13 +81,8 @@ async function check (argv: string[], io: PolicyCommandIO): Promise<number> {
     return EXIT_OK
   }
   const file = oneFile(flags.positionals, 'check')
-  let text: string
-  try {
-    text = await readPolicy(file)
-  } catch (err) {
-    io.stderr(`${file}: cannot read: ${errorMessage(err)}\n`)
-    return EXIT_NO
-  }
+  const text = await readPolicy(file, io)
+  if (text === undefined) return EXIT_NO
   const result = parsePolicy(text)
   const errors = result.issues.filter(i => i.severity === 'error')
   const warnings = result.issues.filter(i => i.severity === 'warning')
@@ -145,13 +146,8 @@ async function evaluate (argv: string[], io: PolicyCommandIO): Promise<number> {
   }
   const file = oneFile(flags.positionals, 'eval')
   const req = buildRequest(flags)
-  let text: string
-  try {
-    text = await readPolicy(file)
-  } catch (err) {
-    io.stderr(`${file}: cannot read: ${errorMessage(err)}\n`)
-    return EXIT_NO
-  }
+  const text = await readPolicy(file, io)
+  if (text === undefined) return EXIT_NO
   const engine = new PolicyEngine({
     cacheMax: 0,
     subresourceCompat: getBool(flags, 'authorization-subresource-compat') === true,

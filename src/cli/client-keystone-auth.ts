@@ -5,6 +5,7 @@ import { isatty } from 'node:tty'
 import { formatHelp, getBool, getNumber, getString, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js'
 import { KsaError, UsageError, errorMessage } from '../errors.js'
 import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
+import type { Settings } from '../plugin/settings.js'
 
 const NAME = 'client-keystone-auth'
 
@@ -15,11 +16,11 @@ Prints a client.authentication.k8s.io ExecCredential with a Keystone token, for 
 Commands:
   ${NAME} [flags]               get a token (the default; what kubectl runs)
   ${NAME} login [flags]         log in now (WebSSO: in the browser) and cache the token
-  ${NAME} logout [--all]        forget the cached token (of these settings, or all)
+  ${NAME} logout [--all]        forget and revoke the cached token (of these settings, or all)
   ${NAME} kubeconfig [flags]    write a kubeconfig user and context that run this plugin
   ${NAME} version               print the version`,
   login: `Usage: ${NAME} login [credential flags]\n\nLogs in ahead of time and caches the token, so that kubectl runs without a terminal (IDEs, scripts)\nfind one. With --auth-type=v3websso (OS_AUTH_TYPE) it always makes a new browser login.`,
-  logout: `Usage: ${NAME} logout [--all] [credential flags]\n\nRemoves the cached token of these settings, or every cached token with --all.`,
+  logout: `Usage: ${NAME} logout [--all] [credential flags]\n\nRemoves the cached token of these settings, or every cached token with --all, and revokes it in\nKeystone (when Keystone cannot be reached, it says until when the token stays valid).`,
   kubeconfig: `Usage: ${NAME} kubeconfig --server URL [--certificate-authority FILE] [credential flags]
 
 Writes (or merges) a kubeconfig cluster, user and context whose exec stanza runs this plugin.
@@ -104,22 +105,43 @@ async function runToken (p: ParsedFlags, env: NodeJS.ProcessEnv, cmd: 'token' | 
 async function runLogout (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<number> {
   const cache = await openCache(p, env)
   if (cache === undefined) return 0
+  const { cacheKey, missingSettings, methodOf, webssoUnscopedKey } = await import('../plugin/settings.js')
+  let settings: Settings
+  let keys: string[]
   if (getBool(p, 'all') === true) {
-    const n = cache.removeAll()
-    process.stderr.write(`${NAME}: removed ${n} cached token${n === 1 ? '' : 's'} from ${cache.dir}\n`)
-    return 0
+    keys = cache.keys()
+    // Only for the TLS options (--os-cacert etc.) of the revocations; every entry has its own URL.
+    settings = await loadSettings(p, env).catch(() => ({}) as Settings)
+  } else {
+    settings = await loadSettings(p, env)
+    const missing = missingSettings(settings).filter(m => m.field !== 'password' && m.field !== 'appCredSecret')
+    if (missing.length > 0) {
+      throw new UsageError(`logout needs the same settings as the login to find its token (missing ${missing.map(m => m.hint).join(', ')}), or --all`)
+    }
+    keys = [cacheKey(settings)]
+    // A WebSSO login also keeps the unscoped federated token (for switching project): forget it too.
+    if (methodOf(settings) === 'websso') keys.push(webssoUnscopedKey(settings))
   }
-  const settings = await loadSettings(p, env)
-  const { cacheKey, missingSettings } = await import('../plugin/settings.js')
-  const missing = missingSettings(settings).filter(m => m.field !== 'password' && m.field !== 'appCredSecret')
-  if (missing.length > 0) {
-    throw new UsageError(`logout needs the same settings as the login to find its token (missing ${missing.map(m => m.hint).join(', ')}), or --all`)
+  const { liteOptions } = await import('../plugin/get-token.js')
+  const { revokeToken } = await import('../plugin/keystone-lite.js')
+  const timeoutMs = Math.min(getNumber(p, 'timeout') ?? 30_000, 10_000)
+  let removed = 0
+  for (const key of keys) {
+    const entry = cache.read(key)
+    if (cache.remove(key)) removed++
+    if (entry === undefined || Date.parse(entry.expiresAt) <= Date.now()) continue
+    // Forgetting a token here does not end it: whoever copied it could still use it until it
+    // expires. So it is revoked too; when Keystone cannot be reached, the user is told so.
+    const who = `the token of ${entry.userName}${entry.projectName !== undefined ? ` (project ${entry.projectName})` : ''}`
+    try {
+      const revoked = await revokeToken(await liteOptions(settings, entry.authUrl, timeoutMs), entry.token)
+      process.stderr.write(`${NAME}: ${who}: ${revoked ? 'revoked in Keystone' : 'Keystone no longer honours it'}\n`)
+    } catch (err) {
+      process.stderr.write(`${NAME}: warning: ${who} was forgotten but could not be revoked (${errorMessage(err)}); it stays valid until ${entry.expiresAt}\n`)
+    }
   }
-  let removed = cache.remove(cacheKey(settings))
-  const { methodOf, webssoUnscopedKey } = await import('../plugin/settings.js')
-  // A WebSSO login also keeps the unscoped federated token (for switching project): forget it too.
-  if (methodOf(settings) === 'websso') removed = cache.remove(webssoUnscopedKey(settings)) || removed
-  process.stderr.write(`${NAME}: ${removed ? 'removed the cached token' : 'no cached token'} for these settings\n`)
+  if (getBool(p, 'all') === true) process.stderr.write(`${NAME}: removed ${removed} cached token${removed === 1 ? '' : 's'} from ${cache.dir}\n`)
+  else process.stderr.write(`${NAME}: ${removed > 0 ? 'removed the cached token' : 'no cached token'} for these settings\n`)
   return 0
 }
 

@@ -92,6 +92,15 @@ export class TokenCache {
     }
   }
 
+  /** The keys of the cached tokens. */
+  keys (): string[] {
+    try {
+      return readdirSync(this.dir).filter(n => ENTRY_RE.test(n)).map(n => n.slice(0, -'.json'.length))
+    } catch {
+      return []
+    }
+  }
+
   /** Removes every cached token; returns how many. */
   removeAll (): number {
     let n = 0

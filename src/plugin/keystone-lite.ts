@@ -123,6 +123,18 @@ export async function validateToken (o: LiteOptions, token: string): Promise<boo
   throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the token check`)
 }
 
+/**
+ * Revokes a token, the token authorising its own revocation (DELETE /v3/auth/tokens). true: revoked
+ * now; false: Keystone no longer honours it (401/404: expired or revoked before); throws when
+ * Keystone cannot say.
+ */
+export async function revokeToken (o: LiteOptions, token: string): Promise<boolean> {
+  const res = await call(o, 'DELETE', '/auth/tokens', { 'x-auth-token': token, 'x-subject-token': token })
+  if (res.status === 204 || res.status === 200) return true
+  if (res.status === 401 || res.status === 404) return false
+  throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the revocation`)
+}
+
 export interface LiteProject { id: string, name: string, domainId: string }
 
 /** GET /v3/auth/projects: the projects the token's user may scope to. */

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { loadSeed } from '../helpers/keystone.js'
 import { startFakeApiServer } from '../helpers/fake-apiserver.js'
 import {
-  keystoneAuthenticator, kubectl, plugin, revokeToken, sandbox, spawnRun, usePluginStack, writeKubeconfig
+  keystoneAuthenticator, kubectl, plugin, revokeToken, sandbox, spawnRun, tokenStatus, usePluginStack, writeKubeconfig
 } from './_support.js'
 
 const seed = loadSeed()
@@ -204,21 +204,48 @@ t.test('--no-cache logs in every time and writes nothing', async t => {
   t.same(cacheFiles(sb.cacheDir), [])
 })
 
-t.test('logout forgets the cached token; the next run logs in again', async t => {
+const cachedToken = (file: string): string => (JSON.parse(readFileSync(file, 'utf8')) as { token: string }).token
+
+t.test('logout forgets the cached token and revokes it in Keystone; the next run logs in again', async t => {
   const sb = sandbox()
   writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: V1, env: demoEnv() })
   const before = stack.proxy.logins()
   t.equal((await kubectl(['get', '--raw', '/version'], sb.env)).code, 0)
   t.equal(cacheFiles(sb.cacheDir).length, 1)
+  const first = cachedToken(cacheFiles(sb.cacheDir)[0] as string)
+  t.equal(await tokenStatus(seed.auth_url, first), 200)
   const env = { ...sb.env, ...demoEnv() }
   delete env.OS_PASSWORD
   const out = await plugin(['logout'], env)
   t.equal(out.code, 0, out.stderr)
+  t.match(out.stderr, /the token of demo \(project demo\): revoked in Keystone/)
+  t.notOk(out.stderr.includes(first), 'the token is not printed')
   t.same(cacheFiles(sb.cacheDir), [])
+  t.equal(await tokenStatus(seed.auth_url, first), 401, 'Keystone no longer honours the token')
   t.equal((await kubectl(['get', '--raw', '/version'], sb.env)).code, 0)
   t.equal(stack.proxy.logins() - before, 2)
+  const second = cachedToken(cacheFiles(sb.cacheDir)[0] as string)
   const all = await plugin(['logout', '--all'], sb.env)
-  t.equal(all.code, 0)
+  t.equal(all.code, 0, all.stderr)
+  t.match(all.stderr, /revoked in Keystone[\s\S]*removed 1 cached token/)
+  t.same(cacheFiles(sb.cacheDir), [])
+  t.equal(await tokenStatus(seed.auth_url, second), 401)
+})
+
+t.test('logout when Keystone cannot be reached: the token is forgotten, and the user told it is still valid', async t => {
+  const sb = sandbox()
+  const dir = join(sb.cacheDir, 'k8s-keystone-auth')
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const expiresAt = new Date(Date.now() + 3600_000).toISOString()
+  const now = new Date().toISOString()
+  writeFileSync(join(dir, `${'a'.repeat(64)}.json`), JSON.stringify({
+    version: 1, token: 'gAAAAA-unreachable-SECRET', expiresAt, issuedAt: now, lastValidatedAt: now,
+    authUrl: 'http://127.0.0.1:9/v3', userId: 'u1', userName: 'demo', servedTo: []
+  }), { mode: 0o600 })
+  const r = await plugin(['logout', '--all', '--timeout', '2s'], sb.env)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, new RegExp(`the token of demo was forgotten but could not be revoked \\(Keystone at http://127\\.0\\.0\\.1:9/v3 is unreachable: [^)]*\\); it stays valid until ${expiresAt.replace(/\./g, '\\.')}`))
+  t.notOk(r.stderr.includes('SECRET'))
   t.same(cacheFiles(sb.cacheDir), [])
 })
 

@@ -274,7 +274,8 @@ export function explainLoginError (err: unknown, s: Settings, authUrl: string): 
       return new LoginFailedError('KSA_ERR_KEYSTONE_TLS', `TLS problem talking to Keystone at ${authUrl}: ${code !== '' ? `${code}: ` : ''}${detail} (check --cacert/OS_CACERT, --cert/OS_CERT and --key/OS_KEY)`)
     }
     if (cause !== undefined) {
-      return new LoginFailedError('KSA_ERR_KEYSTONE_UNAVAILABLE', `cannot reach Keystone at ${authUrl}: ${code !== '' ? `${code}: ` : ''}${detail}`)
+      const via = (err as { via?: string }).via ?? ''
+      return new LoginFailedError('KSA_ERR_KEYSTONE_UNAVAILABLE', `cannot reach Keystone at ${authUrl}${via}: ${code !== '' ? `${code}: ` : ''}${detail}`)
     }
     return new LoginFailedError('KSA_ERR_KEYSTONE_UNAVAILABLE', `Keystone at ${authUrl} did not answer the login properly: ${err.message}`)
   }

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs'
-import type { IncomingHttpHeaders } from 'node:http'
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { isIP, type Socket } from 'node:net'
 import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
 import { authRequestBody } from '../keystone/auth-request.js'
 import type { AuthMethod, ScopeRequest } from '../keystone/types.js'
+import { proxyAuthorization, proxyFor, shownProxy } from './proxy.js'
 
 // The three Keystone calls the plugin makes (log in, check a token, create an application
 // credential) over node:http/https. The server's KeystoneClient (undici + zod) costs about
@@ -52,20 +54,34 @@ export async function call (o: LiteOptions, method: string, path: string, header
   const payload = body === undefined ? undefined : JSON.stringify(body)
   const h: Record<string, string> = { accept: 'application/json', 'user-agent': o.userAgent ?? 'client-keystone-auth', ...headers }
   if (payload !== undefined) { h['content-type'] = 'application/json'; h['content-length'] = String(Buffer.byteLength(payload)) }
+  const proxy = proxyFor(url, process.env)
+  const via = proxy !== undefined ? ` through the proxy ${shownProxy(proxy)}` : ''
+  if (proxy !== undefined && proxy.protocol !== 'http:') {
+    throw new KeystoneUnavailableError(`Keystone at ${o.url} is unreachable: the proxy ${shownProxy(proxy)} (HTTPS_PROXY/HTTP_PROXY) is not an http:// proxy, the only kind supported`)
+  }
+  const http = proxy !== undefined ? await import('node:http') : undefined
+  const tlsConnect = proxy !== undefined && url.protocol === 'https:' ? (await import('node:tls')).connect : undefined
+  const proxyAuth = proxy !== undefined ? proxyAuthorization(proxy) : undefined
   return await new Promise<Answer>((resolve, reject) => {
     const fail = (err: unknown): void => {
       const e = err as { code?: string }
       const what = e.code === 'ETIMEDOUT_KSA' ? `no answer within ${o.timeoutMs} ms` : `${e.code !== undefined ? `${e.code}: ` : ''}${errorMessage(err)}`
-      reject(new KeystoneUnavailableError(`Keystone at ${o.url} is unreachable: ${what}`, { cause: err }))
+      // `via` lets the login error, which words its own message from `cause`, name the proxy too.
+      reject(Object.assign(new KeystoneUnavailableError(`Keystone at ${o.url} is unreachable${via}: ${what}`, { cause: err }), { via }))
     }
-    // A fresh connection per call: Keystone's uWSGI/Apache may close idle keep-alive sockets, and a
-    // POST on such a socket fails with ECONNRESET. The plugin makes one or two calls per run.
-    const req = mod.request(url, { method, headers: h, agent: false, ...tls }, res => {
+    let req: ClientRequest | undefined
+    let tunnel: ClientRequest | undefined
+    const timer = setTimeout(() => {
+      const err = Object.assign(new Error('timeout'), { code: 'ETIMEDOUT_KSA' })
+      req?.destroy(err)
+      tunnel?.destroy(err)
+    }, o.timeoutMs)
+    const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = []
       let size = 0
       res.on('data', (c: Buffer) => {
         size += c.length
-        if (size > MAX_BODY) { req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`)); return }
+        if (size > MAX_BODY) { req?.destroy(new Error(`answer larger than ${MAX_BODY} bytes`)); return }
         chunks.push(c)
       })
       res.on('end', () => {
@@ -76,13 +92,43 @@ export async function call (o: LiteOptions, method: string, path: string, header
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed })
       })
       res.on('error', fail)
+    }
+    const send = (r: ClientRequest): void => {
+      req = r
+      r.on('error', err => { clearTimeout(timer); fail(err) })
+      r.end(payload)
+    }
+    // A fresh connection per call: Keystone's uWSGI/Apache may close idle keep-alive sockets, and a
+    // POST on such a socket fails with ECONNRESET. The plugin makes one or two calls per run.
+    if (proxy === undefined || http === undefined) {
+      send(mod.request(url, { method, headers: h, agent: false, ...tls }, onResponse))
+      return
+    }
+    const proxyPort = proxy.port !== '' ? Number(proxy.port) : 80
+    const authHeader: Record<string, string> = proxyAuth !== undefined ? { 'proxy-authorization': proxyAuth } : {}
+    if (tlsConnect === undefined) {
+      // http:// Keystone: the request goes to the proxy with the full URL as its target.
+      send(http.request({ host: proxy.hostname, port: proxyPort, method, path: url.href, headers: { ...h, ...authHeader, host: url.host }, agent: false }, onResponse))
+      return
+    }
+    // https:// Keystone: a CONNECT tunnel, then TLS with Keystone inside it (the proxy sees no token).
+    const target = `${url.hostname}:${url.port !== '' ? url.port : '443'}`
+    const connect = http.request({ host: proxy.hostname, port: proxyPort, method: 'CONNECT', path: target, headers: { ...authHeader, host: target }, agent: false })
+    tunnel = connect
+    connect.on('connect', (res: IncomingMessage, socket: Socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy()
+        clearTimeout(timer)
+        fail(Object.assign(new Error(`the proxy answered HTTP ${res.statusCode ?? 0} to CONNECT ${target}`), { code: 'EPROXY' }))
+        return
+      }
+      const host = url.hostname.replace(/^\[|\]$/g, '')
+      const sni = isIP(host) === 0 ? { servername: host } : {}
+      // No `agent` here: Node uses createConnection only for a request without one.
+      send(mod.request(url, { method, headers: h, createConnection: () => tlsConnect({ socket, host, ...sni, ...tls }) }, onResponse))
     })
-    const timer = setTimeout(() => {
-      const err = Object.assign(new Error('timeout'), { code: 'ETIMEDOUT_KSA' })
-      req.destroy(err)
-    }, o.timeoutMs)
-    req.on('error', err => { clearTimeout(timer); fail(err) })
-    req.end(payload)
+    connect.on('error', err => { clearTimeout(timer); fail(err) })
+    connect.end()
   })
 }
 

@@ -24,7 +24,7 @@ function openssl (args: string[], cwd: string): void {
 export function makeCerts (dir = mkdtempSync(join(tmpdir(), 'ksa-certs-'))): TestCerts {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
   openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=ksa-test-ca'], dir)
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,DNS:keystone.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
   openssl(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'], dir)
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext'], dir)
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n')

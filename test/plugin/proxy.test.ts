@@ -1,0 +1,152 @@
+// HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as the Go plugin follows them: the rules (Go's httpproxy
+// cases), then the real binary and the real kubectl through a forward proxy to the real Keystone.
+// Keystone is reached by the name keystone.test, which only the proxy resolves: an answer proves
+// the proxy carried it, and a bypass fails to resolve.
+import t from 'tap'
+import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { loadSeed } from '../helpers/keystone.js'
+import { testCerts } from '../helpers/certs.js'
+import { proxyFor } from '../../src/plugin/proxy.js'
+import { kubectl, plugin, sandbox, usePluginStack, writeKubeconfig } from './_support.js'
+
+const seed = loadSeed()
+const demo = seed.users.demo!
+const keystone = new URL(seed.auth_url)
+const stack = usePluginStack(t, seed.auth_url)
+
+t.test('proxyFor: Go\'s ProxyFromEnvironment rules', async t => {
+  const env = { HTTPS_PROXY: 'http://secure-proxy:3128', HTTP_PROXY: 'plain-proxy:8080' }
+  const cases: Array<[string, Record<string, string>, string | undefined]> = [
+    ['https://keystone.example.com:5000/v3', env, 'http://secure-proxy:3128/'],
+    ['http://keystone.example.com:5000/v3', env, 'http://plain-proxy:8080/'],
+    ['https://keystone.example.com/v3', { https_proxy: 'http://lower:1' }, 'http://lower:1/'],
+    ['https://keystone.example.com/v3', { HTTPS_PROXY: '', https_proxy: 'http://lower:1' }, 'http://lower:1/'],
+    ['https://keystone.example.com/v3', { HTTP_PROXY: 'http://plain:1' }, undefined],
+    ['https://localhost:5000/v3', env, undefined],
+    ['https://127.0.0.1:5000/v3', env, undefined],
+    ['https://127.9.9.9:5000/v3', env, undefined],
+    ['https://[::1]:5000/v3', env, undefined],
+    ['https://keystone.example.com/v3', { ...env, NO_PROXY: '*' }, undefined],
+    ['https://keystone.example.com/v3', { ...env, NO_PROXY: 'example.com' }, undefined],
+    ['https://example.com/v3', { ...env, NO_PROXY: 'example.com' }, undefined],
+    ['https://keystone.example.com/v3', { ...env, no_proxy: '.example.com' }, undefined],
+    ['https://example.com/v3', { ...env, NO_PROXY: '.example.com' }, 'http://secure-proxy:3128/'],
+    ['https://keystone.example.com/v3', { ...env, NO_PROXY: '*.example.com' }, undefined],
+    ['https://notexample.com/v3', { ...env, NO_PROXY: 'example.com' }, 'http://secure-proxy:3128/'],
+    ['https://keystone.example.com:5000/v3', { ...env, NO_PROXY: 'keystone.example.com:5000' }, undefined],
+    ['https://keystone.example.com:5001/v3', { ...env, NO_PROXY: 'keystone.example.com:5000' }, 'http://secure-proxy:3128/'],
+    ['https://keystone.example.com/v3', { ...env, NO_PROXY: 'keystone.example.com:443' }, undefined],
+    ['https://10.1.2.3:5000/v3', { ...env, NO_PROXY: '10.0.0.0/8' }, undefined],
+    ['https://11.1.2.3:5000/v3', { ...env, NO_PROXY: '10.0.0.0/8' }, 'http://secure-proxy:3128/'],
+    ['https://10.1.2.3:5000/v3', { ...env, NO_PROXY: ' other.org , 10.1.2.3 ' }, undefined],
+    ['https://KEYSTONE.Example.COM/v3', { ...env, NO_PROXY: 'keystone.example.com' }, undefined]
+  ]
+  for (const [url, e, want] of cases) t.equal(proxyFor(new URL(url), e)?.href, want, `${url} with ${JSON.stringify(e)}`)
+})
+
+interface ForwardProxy { url: string, forwarded: number, tunnels: number, close: () => void }
+
+/** A forward proxy (absolute-form requests and CONNECT) that resolves keystone.test to 127.0.0.1. */
+async function startProxy (opts: { auth?: string } = {}): Promise<ForwardProxy> {
+  const resolve = (host: string): string => host === 'keystone.test' ? '127.0.0.1' : host
+  const authorized = (req: IncomingMessage): boolean =>
+    opts.auth === undefined || req.headers['proxy-authorization'] === `Basic ${Buffer.from(opts.auth).toString('base64')}`
+  const p = { forwarded: 0, tunnels: 0 }
+  const server: Server = createHttpServer((req, res) => {
+    if (!authorized(req)) { res.writeHead(407, { 'proxy-authenticate': 'Basic realm="test"' }); res.end(); return }
+    const target = new URL(req.url ?? '/')
+    p.forwarded++
+    const headers = { ...req.headers }
+    delete headers['proxy-authorization']
+    const up = httpRequest({ host: resolve(target.hostname), port: target.port, method: req.method, path: target.pathname + target.search, headers }, r => {
+      res.writeHead(r.statusCode ?? 502, r.headers)
+      r.pipe(res)
+    })
+    up.on('error', () => { res.writeHead(502); res.end() })
+    req.pipe(up)
+  })
+  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    if (!authorized(req)) { client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n'); return }
+    const [host, port] = (req.url ?? '').split(':')
+    p.tunnels++
+    const up = netConnect(Number(port), resolve(host as string), () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      up.write(head)
+      up.pipe(client)
+      client.pipe(up)
+    })
+    up.on('error', () => client.destroy())
+    client.on('error', () => up.destroy())
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get forwarded () { return p.forwarded },
+    get tunnels () { return p.tunnels },
+    close: () => { server.closeAllConnections(); server.close() }
+  }
+}
+
+const demoCreds = { OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
+
+t.test('http:// Keystone through HTTP_PROXY; NO_PROXY bypasses it', async t => {
+  const proxy = await startProxy()
+  t.teardown(proxy.close)
+  const authUrl = `http://keystone.test:${keystone.port}/v3`
+  const env = { ...sandbox().env, ...demoCreds, OS_AUTH_URL: authUrl, HTTP_PROXY: proxy.url }
+  const ok = await plugin(['--no-cache'], env)
+  t.equal(ok.code, 0, ok.stderr)
+  t.ok(JSON.parse(ok.stdout).status.token.length > 20, 'a token came back')
+  t.ok(proxy.forwarded >= 1, 'through the proxy')
+
+  const before = proxy.forwarded
+  const bypass = await plugin(['--no-cache'], { ...env, NO_PROXY: 'keystone.test' })
+  t.not(bypass.code, 0)
+  t.match(bypass.stderr, `cannot reach Keystone at ${authUrl}: ENOTFOUND`)
+  t.notMatch(bypass.stderr, /through the proxy/)
+  t.equal(proxy.forwarded, before, 'NO_PROXY: not through the proxy')
+})
+
+t.test('https:// Keystone through HTTPS_PROXY: a CONNECT tunnel with proxy credentials, and kubectl on top', async t => {
+  const certs = testCerts()
+  // Keystone over TLS (certificate for keystone.test), in front of the real one.
+  const front = createHttpsServer({ cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) }, (req, res) => {
+    const up = httpRequest({ host: keystone.hostname, port: keystone.port, method: req.method, path: req.url, headers: { ...req.headers, host: keystone.host } }, r => {
+      res.writeHead(r.statusCode ?? 502, r.headers)
+      r.pipe(res)
+    })
+    up.on('error', () => { res.writeHead(502); res.end() })
+    req.pipe(up)
+  })
+  await new Promise<void>(resolve => front.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => { front.closeAllConnections(); front.close() })
+  const proxy = await startProxy({ auth: 'corp:PROXYSECRET' })
+  t.teardown(proxy.close)
+  const authUrl = `https://keystone.test:${(front.address() as AddressInfo).port}/v3`
+  const withCreds = proxy.url.replace('http://', 'http://corp:PROXYSECRET@')
+  const sb = sandbox()
+  const env = { ...sb.env, ...demoCreds, OS_AUTH_URL: authUrl, OS_CACERT: certs.caFile, HTTPS_PROXY: withCreds }
+
+  const ok = await plugin(['--no-cache'], env)
+  t.equal(ok.code, 0, ok.stderr)
+  t.ok(proxy.tunnels >= 1, 'through a CONNECT tunnel')
+  t.equal(proxy.forwarded, 0, 'no plain request: the proxy never sees the token')
+
+  const refused = await plugin(['--no-cache'], { ...env, HTTPS_PROXY: proxy.url })
+  t.not(refused.code, 0)
+  t.match(refused.stderr, `cannot reach Keystone at ${authUrl} through the proxy ${proxy.url}: EPROXY: the proxy answered HTTP 407 to CONNECT keystone.test:`)
+  const shown = await plugin(['--no-cache'], { ...env, HTTPS_PROXY: withCreds.replace('PROXYSECRET', 'WRONGSECRET') })
+  t.not(shown.code, 0)
+  t.notMatch(shown.stderr, /WRONGSECRET|corp:/, 'proxy credentials are never printed')
+
+  // kubectl inherits the same environment: it talks to its API server on 127.0.0.1 directly (loopback
+  // is never proxied), and the plugin it runs reaches Keystone through the proxy.
+  const tunnels = proxy.tunnels
+  writeKubeconfig(sb.kubeconfig, stack.api, { apiVersion: 'client.authentication.k8s.io/v1', env: {} })
+  const r = await kubectl(['get', '--raw', '/version'], env)
+  t.equal(r.code, 0, r.stderr)
+  t.ok(proxy.tunnels > tunnels, 'the plugin run by kubectl went through the proxy')
+})

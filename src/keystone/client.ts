@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { Agent, request, type Dispatcher } from 'undici'
+import { Agent, ProxyAgent, request, type Dispatcher } from 'undici'
 import type { z } from 'zod'
 import { KeystoneRejectedError, KeystoneUnavailableError, errorMessage } from '../errors.js'
 import { USER_AGENT } from '../version.js'
 import { GroupBody, GroupsBody, ProjectsBody, TokenBody } from './wire.js'
 import { authRequestBody, normalizeKeystoneUrl } from './auth-request.js'
+import { shownProxy } from './proxy.js'
 import type { AuthMethod, Group, IssuedToken, NamedRef, ScopeRequest, TokenInfo } from './types.js'
 
 export { authRequestBody, normalizeKeystoneUrl }
@@ -23,6 +24,8 @@ export interface KeystoneClientOptions {
   userAgent?: string[]
   /** Keep-alive connections per origin. */
   connections?: number
+  /** An http:// forward proxy to reach Keystone through (see proxyFor in ./proxy.js). */
+  proxy?: URL
   /** Injected for tests (undici MockAgent) or shared pools. */
   dispatcher?: Dispatcher
   /** Called after every HTTP exchange with Keystone, for metrics. */
@@ -48,6 +51,8 @@ export class KeystoneClient {
   readonly baseUrl: string
   readonly timeoutMs: number
   readonly #dispatcher: Dispatcher
+  /** Named in errors when a proxy is used. */
+  #via = ''
   readonly #ownDispatcher: boolean
   readonly #userAgent: string
   readonly #onCall: ((call: KeystoneCall) => void) | undefined
@@ -65,14 +70,19 @@ export class KeystoneClient {
       if (opts.caFile !== undefined) connect.ca = readFileSync(opts.caFile)
       if (opts.certFile !== undefined) connect.cert = readFileSync(opts.certFile)
       if (opts.keyFile !== undefined) connect.key = readFileSync(opts.keyFile)
-      this.#dispatcher = new Agent({
+      const pool = {
         connections: opts.connections ?? 64,
         keepAliveTimeout: 30_000,
         headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-        connect
-      })
+        bodyTimeout: this.timeoutMs
+      }
+      // Through a proxy, https:// Keystone is reached by a CONNECT tunnel with Keystone's TLS
+      // settings inside it; the proxy's credentials come from the proxy URL's user:password.
+      this.#dispatcher = opts.proxy !== undefined
+        ? new ProxyAgent({ ...pool, uri: opts.proxy.href, requestTls: connect, proxyTls: { timeout: connect.timeout as number } })
+        : new Agent({ ...pool, connect })
       this.#ownDispatcher = true
+      if (opts.proxy !== undefined) this.#via = ` through the proxy ${shownProxy(opts.proxy)}`
     }
   }
 
@@ -223,7 +233,7 @@ export class KeystoneClient {
       return { status: res.statusCode, headers: res.headers, body: parsed }
     } catch (err) {
       if (err instanceof KeystoneUnavailableError) throw err
-      throw new KeystoneUnavailableError(`Keystone at ${this.baseUrl} is unreachable: ${describeNetError(err, this.timeoutMs)}`, { cause: err })
+      throw new KeystoneUnavailableError(`Keystone at ${this.baseUrl} is unreachable${this.#via}: ${describeNetError(err, this.timeoutMs)}`, { cause: err })
     } finally {
       this.#onCall?.({ operation, status, durationMs: performance.now() - started })
     }

@@ -4,7 +4,7 @@ import { isIP, type Socket } from 'node:net'
 import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
 import { authRequestBody } from '../keystone/auth-request.js'
 import type { AuthMethod, ScopeRequest } from '../keystone/types.js'
-import { proxyAuthorization, proxyFor, shownProxy } from './proxy.js'
+import { proxyAuthorization, proxyFor, shownProxy } from '../keystone/proxy.js'
 
 // The three Keystone calls the plugin makes (log in, check a token, create an application
 // credential) over node:http/https. The server's KeystoneClient (undici + zod) costs about

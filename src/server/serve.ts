@@ -8,6 +8,8 @@ import type { ServerOptions } from '../config/server-options.js'
 import { parseListen } from '../config/server-options.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { KeystoneClient } from '../keystone/client.js'
+import { normalizeKeystoneUrl } from '../keystone/auth-request.js'
+import { proxyFor, shownProxy } from '../keystone/proxy.js'
 import { ServiceToken } from '../keystone/service-token.js'
 import { buildApp, type AccessReviewResult } from './app.js'
 import { Metrics } from './metrics.js'
@@ -60,8 +62,12 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   const metrics = new Metrics()
   const readiness = new Readiness()
   const health = new KeystoneHealth()
+  // HTTPS_PROXY/HTTP_PROXY/NO_PROXY for Keystone, as the Go binary (Go's ProxyFromEnvironment).
+  const keystoneProxy = proxyFor(new URL(normalizeKeystoneUrl(opts['keystone-url'])), env)
+  if (keystoneProxy !== undefined) logger.info({ proxy: shownProxy(keystoneProxy) }, 'Keystone is reached through a proxy (HTTPS_PROXY/HTTP_PROXY)')
   const keystone = new KeystoneClient({
     url: opts['keystone-url'],
+    ...(keystoneProxy !== undefined ? { proxy: keystoneProxy } : {}),
     ...(opts['keystone-ca-file'] !== undefined ? { caFile: opts['keystone-ca-file'] } : {}),
     timeoutMs: opts['keystone-timeout'],
     userAgent: opts['user-agent'],

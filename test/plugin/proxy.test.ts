@@ -3,13 +3,10 @@
 // Keystone is reached by the name keystone.test, which only the proxy resolves: an answer proves
 // the proxy carried it, and a bypass fails to resolve.
 import t from 'tap'
-import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
-import { connect as netConnect, type AddressInfo, type Socket } from 'node:net'
-import { readFileSync } from 'node:fs'
 import { loadSeed } from '../helpers/keystone.js'
 import { testCerts } from '../helpers/certs.js'
-import { proxyFor } from '../../src/plugin/proxy.js'
+import { startForwardProxy as startProxy, startTlsFront } from '../helpers/forward-proxy.js'
+import { proxyFor } from '../../src/keystone/proxy.js'
 import { kubectl, plugin, sandbox, usePluginStack, writeKubeconfig } from './_support.js'
 
 const seed = loadSeed()
@@ -47,49 +44,6 @@ t.test('proxyFor: Go\'s ProxyFromEnvironment rules', async t => {
   for (const [url, e, want] of cases) t.equal(proxyFor(new URL(url), e)?.href, want, `${url} with ${JSON.stringify(e)}`)
 })
 
-interface ForwardProxy { url: string, forwarded: number, tunnels: number, close: () => void }
-
-/** A forward proxy (absolute-form requests and CONNECT) that resolves keystone.test to 127.0.0.1. */
-async function startProxy (opts: { auth?: string } = {}): Promise<ForwardProxy> {
-  const resolve = (host: string): string => host === 'keystone.test' ? '127.0.0.1' : host
-  const authorized = (req: IncomingMessage): boolean =>
-    opts.auth === undefined || req.headers['proxy-authorization'] === `Basic ${Buffer.from(opts.auth).toString('base64')}`
-  const p = { forwarded: 0, tunnels: 0 }
-  const server: Server = createHttpServer((req, res) => {
-    if (!authorized(req)) { res.writeHead(407, { 'proxy-authenticate': 'Basic realm="test"' }); res.end(); return }
-    const target = new URL(req.url ?? '/')
-    p.forwarded++
-    const headers = { ...req.headers }
-    delete headers['proxy-authorization']
-    const up = httpRequest({ host: resolve(target.hostname), port: target.port, method: req.method, path: target.pathname + target.search, headers }, r => {
-      res.writeHead(r.statusCode ?? 502, r.headers)
-      r.pipe(res)
-    })
-    up.on('error', () => { res.writeHead(502); res.end() })
-    req.pipe(up)
-  })
-  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
-    if (!authorized(req)) { client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n'); return }
-    const [host, port] = (req.url ?? '').split(':')
-    p.tunnels++
-    const up = netConnect(Number(port), resolve(host as string), () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-      up.write(head)
-      up.pipe(client)
-      client.pipe(up)
-    })
-    up.on('error', () => client.destroy())
-    client.on('error', () => up.destroy())
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    get forwarded () { return p.forwarded },
-    get tunnels () { return p.tunnels },
-    close: () => { server.closeAllConnections(); server.close() }
-  }
-}
-
 const demoCreds = { OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
 
 t.test('http:// Keystone through HTTP_PROXY; NO_PROXY bypasses it', async t => {
@@ -113,19 +67,11 @@ t.test('http:// Keystone through HTTP_PROXY; NO_PROXY bypasses it', async t => {
 t.test('https:// Keystone through HTTPS_PROXY: a CONNECT tunnel with proxy credentials, and kubectl on top', async t => {
   const certs = testCerts()
   // Keystone over TLS (certificate for keystone.test), in front of the real one.
-  const front = createHttpsServer({ cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) }, (req, res) => {
-    const up = httpRequest({ host: keystone.hostname, port: keystone.port, method: req.method, path: req.url, headers: { ...req.headers, host: keystone.host } }, r => {
-      res.writeHead(r.statusCode ?? 502, r.headers)
-      r.pipe(res)
-    })
-    up.on('error', () => { res.writeHead(502); res.end() })
-    req.pipe(up)
-  })
-  await new Promise<void>(resolve => front.listen(0, '127.0.0.1', () => resolve()))
-  t.teardown(() => { front.closeAllConnections(); front.close() })
+  const front = await startTlsFront(certs, seed.auth_url)
+  t.teardown(front.close)
   const proxy = await startProxy({ auth: 'corp:PROXYSECRET' })
   t.teardown(proxy.close)
-  const authUrl = `https://keystone.test:${(front.address() as AddressInfo).port}/v3`
+  const authUrl = `https://keystone.test:${front.port}/v3`
   const withCreds = proxy.url.replace('http://', 'http://corp:PROXYSECRET@')
   const sb = sandbox()
   const env = { ...sb.env, ...demoCreds, OS_AUTH_URL: authUrl, OS_CACERT: certs.caFile, HTTPS_PROXY: withCreds }

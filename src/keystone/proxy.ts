@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 
-// HTTPS_PROXY, HTTP_PROXY and NO_PROXY as the Go plugin reads them (Go's
+// HTTPS_PROXY, HTTP_PROXY and NO_PROXY as the Go binaries read them (Go's
 // http.ProxyFromEnvironment, golang.org/x/net/http/httpproxy): users behind a corporate proxy set
 // them once for every OpenStack and Kubernetes tool, and expect this one to follow.
 

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { ConfigError } from '../errors.js'
 
 // HTTPS_PROXY, HTTP_PROXY and NO_PROXY as the Go binaries read them (Go's
 // http.ProxyFromEnvironment, golang.org/x/net/http/httpproxy): users behind a corporate proxy set
@@ -59,10 +60,13 @@ function covered (entry: string, host: string, port: string): boolean {
 
 /**
  * The proxy to reach `url` through, or undefined for a direct connection. localhost and loopback
- * addresses are never proxied, as in Go.
+ * addresses are never proxied, as in Go. A proxy setting that is not a valid http:// URL is a
+ * ConfigError (Go refuses it too), rather than a silent direct connection; the message never
+ * quotes the value, which may hold a password.
  */
 export function proxyFor (url: URL, env: NodeJS.ProcessEnv): URL | undefined {
-  const raw = url.protocol === 'https:' ? envAny(env, 'HTTPS_PROXY', 'https_proxy') : envAny(env, 'HTTP_PROXY', 'http_proxy')
+  const names = url.protocol === 'https:' ? ['HTTPS_PROXY', 'https_proxy'] : ['HTTP_PROXY', 'http_proxy']
+  const raw = envAny(env, ...names)
   if (raw === undefined) return undefined
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
   if (isLoopback(host)) return undefined
@@ -73,12 +77,15 @@ export function proxyFor (url: URL, env: NodeJS.ProcessEnv): URL | undefined {
     if (entry === '*') return undefined
     if (entry !== '' && covered(entry, host, port)) return undefined
   }
+  let proxy: URL
   try {
     // "proxy:3128" without a scheme means http://, as in Go.
-    return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`)
+    proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`)
   } catch {
-    return undefined
+    throw new ConfigError(`${names.join('/')} is not a valid proxy URL`)
   }
+  if (proxy.protocol !== 'http:') throw new ConfigError(`${names.join('/')}: the proxy ${shownProxy(proxy)} is not an http:// proxy, the only kind supported`)
+  return proxy
 }
 
 /** The proxy as it may be shown: scheme, host and port, never its user or password. */

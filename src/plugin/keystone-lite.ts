@@ -56,9 +56,6 @@ export async function call (o: LiteOptions, method: string, path: string, header
   if (payload !== undefined) { h['content-type'] = 'application/json'; h['content-length'] = String(Buffer.byteLength(payload)) }
   const proxy = proxyFor(url, process.env)
   const via = proxy !== undefined ? ` through the proxy ${shownProxy(proxy)}` : ''
-  if (proxy !== undefined && proxy.protocol !== 'http:') {
-    throw new KeystoneUnavailableError(`Keystone at ${o.url} is unreachable: the proxy ${shownProxy(proxy)} (HTTPS_PROXY/HTTP_PROXY) is not an http:// proxy, the only kind supported`)
-  }
   const http = proxy !== undefined ? await import('node:http') : undefined
   const tlsConnect = proxy !== undefined && url.protocol === 'https:' ? (await import('node:tls')).connect : undefined
   const proxyAuth = proxy !== undefined ? proxyAuthorization(proxy) : undefined

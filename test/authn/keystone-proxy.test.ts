@@ -59,3 +59,8 @@ t.test('https:// Keystone through HTTPS_PROXY: a CONNECT tunnel, with --keystone
   t.ok(proxy.tunnels >= 1, 'through a CONNECT tunnel')
   t.equal(proxy.forwarded, 0, 'no request in the clear: the proxy never sees the token')
 })
+
+t.test('a proxy setting that is not an http:// URL stops the start, naming the variable and not the value', async t => {
+  await t.rejects(startWebhook(['--keystone-url', viaName], { env: { HTTP_PROXY: 'socks5://corp:PROXYSECRET@127.0.0.1:1080' } }),
+    { code: 'KSA_ERR_CONFIG', message: 'HTTP_PROXY/http_proxy: the proxy socks5://127.0.0.1:1080 is not an http:// proxy, the only kind supported' })
+})

@@ -42,6 +42,12 @@ t.test('proxyFor: Go\'s ProxyFromEnvironment rules', async t => {
     ['https://KEYSTONE.Example.COM/v3', { ...env, NO_PROXY: 'keystone.example.com' }, undefined]
   ]
   for (const [url, e, want] of cases) t.equal(proxyFor(new URL(url), e)?.href, want, `${url} with ${JSON.stringify(e)}`)
+  // Go refuses these too; a silent direct connection would hide the mistake. Values are not quoted.
+  t.throws(() => proxyFor(new URL('https://k.example.com/v3'), { HTTPS_PROXY: 'socks5://u:SECRET@proxy:1080' }),
+    { code: 'KSA_ERR_CONFIG', message: 'HTTPS_PROXY/https_proxy: the proxy socks5://proxy:1080 is not an http:// proxy, the only kind supported' })
+  t.throws(() => proxyFor(new URL('http://k.example.com/v3'), { http_proxy: 'http://u:SECRET@[bad' }),
+    { code: 'KSA_ERR_CONFIG', message: 'HTTP_PROXY/http_proxy is not a valid proxy URL' })
+  t.equal(proxyFor(new URL('https://localhost/v3'), { HTTPS_PROXY: 'socks5://proxy:1080' }), undefined, 'judged only when it would be used')
 })
 
 const demoCreds = { OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
@@ -84,6 +90,10 @@ t.test('https:// Keystone through HTTPS_PROXY: a CONNECT tunnel with proxy crede
   const refused = await plugin(['--no-cache'], { ...env, HTTPS_PROXY: proxy.url })
   t.not(refused.code, 0)
   t.match(refused.stderr, `cannot reach Keystone at ${authUrl} through the proxy ${proxy.url}: EPROXY: the proxy answered HTTP 407 to CONNECT keystone.test:`)
+  const socks = await plugin(['--no-cache'], { ...env, HTTPS_PROXY: 'socks5://corp:PROXYSECRET@127.0.0.1:1080' })
+  t.equal(socks.code, 1)
+  t.match(socks.stderr, 'client-keystone-auth: HTTPS_PROXY/https_proxy: the proxy socks5://127.0.0.1:1080 is not an http:// proxy')
+  t.notMatch(socks.stderr, /PROXYSECRET/)
   const shown = await plugin(['--no-cache'], { ...env, HTTPS_PROXY: withCreds.replace('PROXYSECRET', 'WRONGSECRET') })
   t.not(shown.code, 0)
   t.notMatch(shown.stderr, /WRONGSECRET|corp:/, 'proxy credentials are never printed')

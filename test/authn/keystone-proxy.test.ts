@@ -1,20 +1,31 @@
 // The webhook reaches Keystone through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY says otherwise, as the
 // Go binary does. Keystone is named keystone.test, which only the test proxy resolves.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { testCerts } from '../helpers/certs.js'
-import { startForwardProxy, startTlsFront } from '../helpers/forward-proxy.js'
+import { startForwardProxy, startTlsFront, type ForwardProxy } from '../helpers/forward-proxy.js'
 import { loadSeed, passwordToken } from '../helpers/keystone.js'
-import { startWebhook, tokenReview } from '../helpers/webhook.js'
+import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
 
 const seed = loadSeed()
 const viaName = `http://keystone.test:${new URL(seed.auth_url).port}/v3`
 
-t.test('TokenReview through HTTP_PROXY', async t => {
-  const proxy = await startForwardProxy({ auth: 'corp:PROXYSECRET' })
+/**
+ * A test proxy (with Basic credentials `auth` when given), a webhook started with the proxy
+ * variables `env(proxy)` and --keystone-url `keystoneUrl`, and its answer to a TokenReview of demo.
+ */
+async function reviewThrough (t: Test, opts: { auth?: string, keystoneUrl?: string, flags?: string[], env: (proxy: ForwardProxy) => Record<string, string> }):
+Promise<{ proxy: ForwardProxy, wh: TestWebhook, res: { status: number, body: any } }> {
+  const proxy = await startForwardProxy(opts.auth !== undefined ? { auth: opts.auth } : {})
   t.teardown(proxy.close)
-  const wh = await startWebhook(['--keystone-url', viaName], { env: { HTTP_PROXY: proxy.url.replace('http://', 'http://corp:PROXYSECRET@') } })
+  const wh = await startWebhook(['--keystone-url', opts.keystoneUrl ?? viaName, ...(opts.flags ?? [])], { env: opts.env(proxy) })
   t.teardown(wh.close)
   const res = await wh.post('/webhook', tokenReview(await passwordToken(seed, 'demo', 'demo')))
+  return { proxy, wh, res }
+}
+const withUser = (proxy: ForwardProxy, userinfo: string): string => proxy.url.replace('http://', `http://${userinfo}@`)
+
+t.test('TokenReview through HTTP_PROXY', async t => {
+  const { proxy, wh, res } = await reviewThrough(t, { auth: 'corp:PROXYSECRET', env: p => ({ HTTP_PROXY: withUser(p, 'corp:PROXYSECRET') }) })
   t.equal(res.status, 200)
   t.equal(res.body.status.authenticated, true)
   t.equal(res.body.status.user.username, 'demo')
@@ -24,11 +35,7 @@ t.test('TokenReview through HTTP_PROXY', async t => {
 })
 
 t.test('NO_PROXY: Keystone is reached directly (and here, not at all)', async t => {
-  const proxy = await startForwardProxy()
-  t.teardown(proxy.close)
-  const wh = await startWebhook(['--keystone-url', viaName], { env: { HTTP_PROXY: proxy.url, NO_PROXY: 'example.org,keystone.test' } })
-  t.teardown(wh.close)
-  const res = await wh.post('/webhook', tokenReview(await passwordToken(seed, 'demo', 'demo')))
+  const { proxy, res } = await reviewThrough(t, { env: p => ({ HTTP_PROXY: p.url, NO_PROXY: 'example.org,keystone.test' }) })
   t.equal(res.status, 500, 'Keystone unreachable: a 500, which kube-apiserver retries')
   t.match(res.body.status.error, `Keystone at ${viaName} is unreachable`)
   t.notMatch(res.body.status.error, /through the proxy/)
@@ -36,11 +43,7 @@ t.test('NO_PROXY: Keystone is reached directly (and here, not at all)', async t 
 })
 
 t.test('a proxy that refuses: the error names it', async t => {
-  const proxy = await startForwardProxy({ auth: 'corp:right' })
-  t.teardown(proxy.close)
-  const wh = await startWebhook(['--keystone-url', viaName], { env: { HTTP_PROXY: proxy.url.replace('http://', 'http://corp:wrong@') } })
-  t.teardown(wh.close)
-  const res = await wh.post('/webhook', tokenReview(await passwordToken(seed, 'demo', 'demo')))
+  const { proxy, res } = await reviewThrough(t, { auth: 'corp:right', env: p => ({ HTTP_PROXY: withUser(p, 'corp:wrong') }) })
   t.equal(res.status, 500)
   t.match(res.body.status.error, `Keystone at ${viaName} is unreachable through the proxy ${proxy.url}`)
   t.notMatch(res.body.status.error, /wrong/)
@@ -50,11 +53,7 @@ t.test('https:// Keystone through HTTPS_PROXY: a CONNECT tunnel, with --keystone
   const certs = testCerts()
   const front = await startTlsFront(certs, seed.auth_url)
   t.teardown(front.close)
-  const proxy = await startForwardProxy()
-  t.teardown(proxy.close)
-  const wh = await startWebhook(['--keystone-url', `https://keystone.test:${front.port}/v3`, '--keystone-ca-file', certs.caFile], { env: { HTTPS_PROXY: proxy.url } })
-  t.teardown(wh.close)
-  const res = await wh.post('/webhook', tokenReview(await passwordToken(seed, 'demo', 'demo')))
+  const { proxy, res } = await reviewThrough(t, { keystoneUrl: `https://keystone.test:${front.port}/v3`, flags: ['--keystone-ca-file', certs.caFile], env: p => ({ HTTPS_PROXY: p.url }) })
   t.equal(res.body.status.authenticated, true, JSON.stringify(res.body))
   t.ok(proxy.tunnels >= 1, 'through a CONNECT tunnel')
   t.equal(proxy.forwarded, 0, 'no request in the clear: the proxy never sees the token')

@@ -1,6 +1,7 @@
-// A forward proxy for tests: absolute-form requests and CONNECT tunnels, counted, optionally with
-// Basic credentials. It resolves keystone.test to 127.0.0.1, a name nothing else resolves: an
-// answer for keystone.test proves the proxy carried the request.
+// Keystone reached another way than straight to 127.0.0.1, for tests: a forward proxy
+// (absolute-form requests and CONNECT tunnels, counted, optionally with Basic credentials) that
+// resolves keystone.test to 127.0.0.1, a name nothing else resolves, so an answer for keystone.test
+// proves the proxy carried the request; and a TLS front before the plain-HTTP test Keystone.
 import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { readFileSync } from 'node:fs'

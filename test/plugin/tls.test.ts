@@ -1,13 +1,10 @@
-// Keystone over HTTPS (a TLS-terminating proxy with a test CA in front of the real Keystone):
+// Keystone over HTTPS (a TLS front with a test CA before the real Keystone):
 // --cacert/OS_CACERT makes it work, a missing or wrong CA says "TLS problem" plainly, and the
 // plugin's login body is the same JSON as the server's KeystoneClient sends.
 import t from 'tap'
-import { createServer } from 'node:https'
-import { request as httpRequest } from 'node:http'
-import { readFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
 import { loadSeed } from '../helpers/keystone.js'
 import { testCerts } from '../helpers/certs.js'
+import { startTlsFront } from '../helpers/forward-proxy.js'
 import { authRequestBody } from '../../src/keystone/client.js'
 import { loginBody } from '../../src/plugin/keystone-lite.js'
 import type { AuthMethod, ScopeRequest } from '../../src/keystone/types.js'
@@ -30,18 +27,9 @@ t.test('login body: identical to KeystoneClient.authRequestBody for every method
 
 t.test('Keystone behind TLS', async t => {
   const certs = testCerts()
-  const target = new URL(seed.auth_url)
-  const server = createServer({ cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) }, (req, res) => {
-    const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } }, r => {
-      res.writeHead(r.statusCode ?? 502, r.headers)
-      r.pipe(res)
-    })
-    up.on('error', () => { res.writeHead(502); res.end() })
-    req.pipe(up)
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
-  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v3`
+  const front = await startTlsFront(certs, seed.auth_url)
+  t.teardown(front.close)
+  const url = `https://127.0.0.1:${front.port}/v3`
   const env = { ...sandbox().env, OS_AUTH_URL: url, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
 
   const ok = await plugin(['--cacert', certs.caFile], env)

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { AccessRequest, Decision } from '../authz/types.js'
+import { answerTexts, invalidReview } from './review-wire.js'
 
 // SubjectAccessReview as kube-apiserver sends it to an authorization webhook. v1 carries the
 // user's groups in `spec.groups`, v1beta1 in `spec.group`; everything else is the same. We accept
@@ -170,11 +171,7 @@ export function parseWellFormedSubjectAccessReview (body: unknown): ParsedSubjec
 
 export function parseSubjectAccessReviewBySchema (body: unknown): ParsedSubjectAccessReview {
   const r = SubjectAccessReviewRequest.safeParse(body)
-  if (!r.success) {
-    const issue = r.error.issues[0]
-    const path = issue !== undefined && issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''
-    return { ok: false, reason: `invalid SubjectAccessReview: ${path}${issue?.message ?? 'malformed'}` }
-  }
+  if (!r.success) return { ok: false, reason: invalidReview('SubjectAccessReview', r.error) }
   const { apiVersion, spec } = r.data
   const extra = parseExtra(spec.extra)
   if (!extra.ok) return { ok: false, reason: `invalid SubjectAccessReview: ${extra.reason}` }
@@ -202,17 +199,6 @@ export function subjectAccessReviewResponse (apiVersion: string, decision: Decis
   return { apiVersion, kind: 'SubjectAccessReview', status: { allowed: decision.allowed, reason: decision.reason } }
 }
 
-// A decision from the engine's cache is the same object every time, so its answer text is kept
-// beside it (and goes with it when the cache drops it): a cache hit serialises nothing.
-const answerText = new WeakMap<Decision, { v1?: string, v1beta1?: string }>()
-
-/** subjectAccessReviewResponse() as JSON text. */
-export function subjectAccessReviewAnswer (apiVersion: SubjectAccessReviewVersion, decision: Decision): string {
-  let texts = answerText.get(decision)
-  if (texts === undefined) {
-    texts = {}
-    answerText.set(decision, texts)
-  }
-  const v = apiVersion === 'authorization.k8s.io/v1' ? 'v1' : 'v1beta1'
-  return (texts[v] ??= JSON.stringify(subjectAccessReviewResponse(apiVersion, decision)))
-}
+/** subjectAccessReviewResponse() as JSON text, kept per cached decision (see answerTexts). */
+export const subjectAccessReviewAnswer = answerTexts<Decision, SubjectAccessReviewVersion>(
+  (apiVersion, decision) => JSON.stringify(subjectAccessReviewResponse(apiVersion, decision)))

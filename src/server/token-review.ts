@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { UserInfo } from '../authn/types.js'
+import { answerTexts, invalidReview } from './review-wire.js'
 
 // TokenReview as kube-apiserver sends it (authentication.k8s.io v1 and v1beta1 share a shape).
 
@@ -51,12 +52,7 @@ export function parseWellFormedTokenReview (body: unknown): ParsedTokenReview | 
 
 export function parseTokenReviewBySchema (body: unknown): ParsedTokenReview {
   const r = TokenReviewRequest.safeParse(body)
-  if (!r.success) {
-    const issue = r.error.issues[0]
-    const path = issue !== undefined && issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''
-    // The message never quotes the input, so a token in a wrong place is not echoed either.
-    return { ok: false, reason: `invalid TokenReview: ${path}${issue?.message ?? 'malformed'}` }
-  }
+  if (!r.success) return { ok: false, reason: invalidReview('TokenReview', r.error) }
   return { ok: true, apiVersion: r.data.apiVersion, token: r.data.spec.token }
 }
 
@@ -73,21 +69,11 @@ export function tokenReviewResponse (apiVersion: TokenReviewVersion, user: UserI
 }
 
 // The authenticator hands out one UserInfo object per cached token (until the role mappings
-// change), so its answer text is kept beside it: a cached TokenReview serialises nothing.
-const answerText = new WeakMap<UserInfo, { v1?: string, v1beta1?: string }>()
-const rejected = {
-  v1: JSON.stringify(tokenReviewResponse('authentication.k8s.io/v1', null)),
-  v1beta1: JSON.stringify(tokenReviewResponse('authentication.k8s.io/v1beta1', null))
-}
+// change), so its answer text is kept beside it (see answerTexts).
+const userAnswer = answerTexts<UserInfo, TokenReviewVersion>((apiVersion, user) => JSON.stringify(tokenReviewResponse(apiVersion, user)))
+const REJECTED = Object.fromEntries(TOKEN_REVIEW_VERSIONS.map(v => [v, JSON.stringify(tokenReviewResponse(v, null))])) as Record<TokenReviewVersion, string>
 
 /** tokenReviewResponse() as JSON text. */
 export function tokenReviewAnswer (apiVersion: TokenReviewVersion, user: UserInfo | null): string {
-  const v = apiVersion === 'authentication.k8s.io/v1' ? 'v1' : 'v1beta1'
-  if (user === null) return rejected[v]
-  let texts = answerText.get(user)
-  if (texts === undefined) {
-    texts = {}
-    answerText.set(user, texts)
-  }
-  return (texts[v] ??= JSON.stringify(tokenReviewResponse(apiVersion, user)))
+  return user === null ? REJECTED[apiVersion] : userAnswer(apiVersion, user)
 }

@@ -69,8 +69,7 @@ export async function createAccessReviewer (opts: ServerOptions, deps: { logger:
     logger.warn('no --keystone-policy-file or --policy-configmap-name: every SubjectAccessReview is answered allowed=false (use RBAC for authorization)')
   }
 
-  metrics.decisionCacheEntries = () => engine.cacheStats.size
-  metrics.decisionCacheLookups = () => engine.cacheStats
+  metrics.decisionCacheStats = () => engine.cacheStats
   deps.readiness.add('policy', () => {
     const s = engine.status
     // A broken update keeps the last good policy: still ready, but the detail says why.

@@ -81,24 +81,23 @@ export class Metrics {
     // The engine counts lookups itself; copied here at scrape time, so that a cache hit (the
     // commonest SubjectAccessReview) costs no metric update at all.
     collect: () => {
-      const { hits, misses } = this.decisionCacheLookups()
+      const { hits, misses } = this.decisionCacheStats()
       this.decisionCache.reset()
       this.decisionCache.inc({ result: 'hit' }, hits)
       this.decisionCache.inc({ result: 'miss' }, misses)
     }
   })
 
-  /** Set by the server to the decision cache's lookup counts (cumulative). */
-  decisionCacheLookups: () => { hits: number, misses: number } = () => ({ hits: 0, misses: 0 })
+  /** Set by the server to the decision cache's size and lookup counts (cumulative), read when scraped. */
+  decisionCacheStats: () => { hits: number, misses: number, size: number } = () => ({ hits: 0, misses: 0, size: 0 })
 
   readonly decisionCacheSize = new Gauge({
     name: 'k8s_keystone_auth_decision_cache_entries',
     help: 'Entries in the authorization decision cache',
     registers: [this.registry],
-    collect: () => { this.decisionCacheSize.set(this.decisionCacheEntries()) }
+    collect: () => { this.decisionCacheSize.set(this.decisionCacheStats().size) }
   })
 
-  decisionCacheEntries: () => number = () => 0
 
   /** TokenReviews being answered; read when scraped (a prom-client inc/dec pair per review cost more). */
   inflightReviews = 0

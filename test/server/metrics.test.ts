@@ -77,13 +77,14 @@ t.test('Metrics: review counts and durations as prom-client would count them', a
 
 t.test('Metrics: decision cache lookups are read from the engine when scraped', async t => {
   const m = new Metrics({ defaultMetrics: false })
-  let stats = { hits: 0, misses: 0 }
-  m.decisionCacheLookups = () => stats
+  let stats = { hits: 0, misses: 0, size: 0 }
+  m.decisionCacheStats = () => stats
   t.match(await m.registry.metrics(), /decision_cache_requests_total\{result="hit"\} 0/)
-  stats = { hits: 7, misses: 2 }
+  stats = { hits: 7, misses: 2, size: 5 }
   const text = await m.registry.metrics()
   t.match(text, /decision_cache_requests_total\{result="hit"\} 7/)
   t.match(text, /decision_cache_requests_total\{result="miss"\} 2/)
+  t.match(text, /k8s_keystone_auth_decision_cache_entries 5/)
 })
 
 t.test('Metrics: token cache lookups as prom-client would count them, stable across scrapes', async t => {

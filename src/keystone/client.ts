@@ -52,7 +52,7 @@ export class KeystoneClient {
   readonly timeoutMs: number
   readonly #dispatcher: Dispatcher
   /** Named in errors when a proxy is used. */
-  #via = ''
+  readonly #via: string
   readonly #ownDispatcher: boolean
   readonly #userAgent: string
   readonly #onCall: ((call: KeystoneCall) => void) | undefined
@@ -65,6 +65,7 @@ export class KeystoneClient {
     if (opts.dispatcher !== undefined) {
       this.#dispatcher = opts.dispatcher
       this.#ownDispatcher = false
+      this.#via = ''
     } else {
       const connect: Record<string, unknown> = { timeout: Math.min(this.timeoutMs, 10_000) }
       if (opts.caFile !== undefined) connect.ca = readFileSync(opts.caFile)
@@ -82,7 +83,7 @@ export class KeystoneClient {
         ? new ProxyAgent({ ...pool, uri: opts.proxy.href, requestTls: connect, proxyTls: { timeout: connect.timeout as number } })
         : new Agent({ ...pool, connect })
       this.#ownDispatcher = true
-      if (opts.proxy !== undefined) this.#via = ` through the proxy ${shownProxy(opts.proxy)}`
+      this.#via = opts.proxy !== undefined ? ` through the proxy ${shownProxy(opts.proxy)}` : ''
     }
   }
 

@@ -5,19 +5,22 @@ import type { AccessRequest, Decision, NonResourceAttributes, ResourceAttributes
 
 // Turns parsed policy entries into closures over Sets, once per policy change, so that a request
 // costs a few Set lookups per entry and never touches the policy text. The semantics are those of
-// the Go authorizer (pkg/identity/keystone/authorizer.go), with the differences listed in the
-// README: v2 keys may name a subresource, and a plain v2 resource key does not grant its
-// subresources unless `subresourceCompat` is set.
+// the Go authorizer (pkg/identity/keystone/authorizer.go at v1.32.1), with the differences listed
+// in docs/differences-from-go.md: v2 keys may name a subresource, a plain v2 resource key does not
+// grant its subresources unless `subresourceCompat` is set, and a review without a Keystone
+// identity in its extras is denied before any entry is looked at.
 
 export interface CompileOptions {
   /** Go behaviour: a v2 key `ns/pods` also grants `pods/log`, `pods/exec`, ... */
   subresourceCompat?: boolean
   /**
    * Opt-in, not Go: in v2 keys, a request without a namespace (cluster-scoped, or a list across
-   * all namespaces) is matched only by a namespace part of `*`. In Go (the default) it matches
-   * every namespace part, so `default/pods: [list]` also allows listing pods in all namespaces.
+   * all namespaces) is matched by every namespace part, so `default/pods: [list]` also allows
+   * `kubectl get pods -A` and `!kube-system/*` allows ClusterRoleBindings. Go skips every key whose
+   * namespace part is not exactly `*` for such requests (resourcePermissionAllowed, since PR #1292),
+   * and so do we by default.
    */
-  strictNamespaces?: boolean
+  looseNamespaces?: boolean
 }
 
 /** What the matchers need to know about the requesting user, computed once per request. */
@@ -47,6 +50,24 @@ interface CompiledEntry {
 }
 
 export const NO_MATCH_REASON = 'no policy entry matched'
+export const NO_IDENTITY_REASON = 'the request carries no Keystone identity (no alpha.kubernetes.io/identity/ extras); only users authenticated by this webhook are authorized by its policy'
+
+const IDENTITY_PREFIX = 'alpha.kubernetes.io/identity/'
+
+/**
+ * Did this webhook's TokenReview authenticate the user? Its answer always carries the user's
+ * domain (and, for project tokens, the project and roles) under `alpha.kubernetes.io/identity/`.
+ * A certificate user or another authenticator's user has none of these, and must not reach the
+ * policy: a v1 `user`/`group` match or an entry without `users` would otherwise let a name that
+ * merely equals a Keystone one through. Go denies only when `extra` is absent altogether
+ * (Authorize: "No auth info found"); this is stricter by design.
+ */
+export function hasKeystoneIdentity (extra: Record<string, string[]>): boolean {
+  for (const key of Object.keys(extra)) {
+    if (key.startsWith(IDENTITY_PREFIX) && (extra[key]?.length ?? 0) > 0) return true
+  }
+  return false
+}
 
 function extraValues (extra: Record<string, string[]>, key: string): string[] {
   return Object.hasOwn(extra, key) ? (extra[key] ?? []) : []
@@ -165,12 +186,14 @@ function compileV2Resource (rules: PermissionRule[], opts: CompileOptions): Reso
     keys.push(key)
   }
   const compat = opts.subresourceCompat === true
-  const strictNamespaces = opts.strictNamespaces === true
+  const looseNamespaces = opts.looseNamespaces === true
   return (a) => {
     for (const k of keys) {
       if (!k.anyVerb && !k.verbs.has(a.verb)) continue
-      if (strictNamespaces && a.namespace === '') {
-        if (k.namespace.pattern.kind !== 'any') continue
+      if (a.namespace === '') {
+        // Go: `if nsDef != "*" && ns == "" { continue }`. The literal "*" only: `['*']` and
+        // `!kube-system` mean "some namespaces", never "the whole cluster".
+        if (!looseNamespaces && k.namespace.source !== '*') continue
       } else if (!matchNamePattern(k.namespace, a.namespace)) continue
       if (!matchNamePattern(k.resource, a.resource)) continue
       if (k.subresource !== undefined) {
@@ -222,6 +245,7 @@ export function compilePolicy (entries: PolicyEntry[], opts: CompileOptions = {}
   return {
     entries: entries.length,
     decide (req: AccessRequest): Decision {
+      if (!hasKeystoneIdentity(req.extra)) return { allowed: false, reason: NO_IDENTITY_REASON }
       const subject = subjectOf(req)
       for (const e of compiled) {
         let label: string | undefined

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../authn/types.js'
 import { ConfigError, errorMessage } from '../errors.js'
-import { compilePolicy, type CompiledPolicy } from './compile.js'
+import { compilePolicy, hasKeystoneIdentity, type CompiledPolicy } from './compile.js'
 import { loadPolicy } from './policy.js'
 import type { AccessRequest, Decision, PolicyIssue } from './types.js'
 
@@ -17,8 +17,8 @@ export interface PolicyEngineOptions {
   cacheMax?: number
   /** Go behaviour for v2 keys: `ns/pods` also grants `pods/<any subresource>`. */
   subresourceCompat?: boolean
-  /** Opt-in, not Go: a v2 namespace part other than `*` does not match cluster-wide requests. */
-  strictNamespaces?: boolean
+  /** Opt-in, not Go: a v2 namespace part other than `*` also matches requests without a namespace. */
+  looseNamespaces?: boolean
   /** Called after every load() (ok or error), e.g. to count reloads in a metric. */
   onReload?: (result: ReloadResult, source: string) => void
 }
@@ -63,15 +63,15 @@ function list (xs: readonly string[]): string {
 }
 
 /**
- * Everything a decision depends on, and nothing else: the user, the uid, groups, the three
- * Keystone extras, and the request attributes the policy can look at (not `name` or `version`,
+ * Everything a decision depends on, and nothing else: whether the request carries a Keystone
+ * identity at all, the user, the uid, groups, the three Keystone extras, and the request attributes the policy can look at (not `name` or `version`,
  * which no rule reads, so that requests for different objects share one cache entry).
  *
  * Every part is length-prefixed, so two different requests never share a key (a key is a decision
  * served to somebody else); cheaper than JSON.stringify of the same parts, which escapes as it goes.
  */
 export function decisionCacheKey (req: AccessRequest): string {
-  const who = field(req.user) + field(req.uid ?? '') + list(req.groups) + list(extraOf(req.extra, EXTRA_ROLES)) +
+  const who = (hasKeystoneIdentity(req.extra) ? 'k' : '-') + field(req.user) + field(req.uid ?? '') + list(req.groups) + list(extraOf(req.extra, EXTRA_ROLES)) +
     list(extraOf(req.extra, EXTRA_PROJECT_ID)) + list(extraOf(req.extra, EXTRA_PROJECT_NAME))
   if (req.resource !== undefined) {
     const r = req.resource
@@ -114,7 +114,7 @@ export class PolicyEngine {
       const parsed = loadPolicy(text, source)
       compiled = compilePolicy(parsed.entries, {
         subresourceCompat: this.opts.subresourceCompat === true,
-        strictNamespaces: this.opts.strictNamespaces === true
+        looseNamespaces: this.opts.looseNamespaces === true
       })
       warnings = parsed.issues.filter(i => i.severity === 'warning')
     } catch (err) {

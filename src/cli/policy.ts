@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_NAME } from '../authn/types.js'
 import { PolicyEngine } from '../authz/engine.js'
 import { MAX_POLICY_FILE_BYTES } from '../authz/policy-file.js'
 import { formatIssue, parsePolicy } from '../authz/policy.js'
@@ -37,6 +37,7 @@ const EVAL_FLAGS: FlagSpec[] = [
   { name: 'project', type: 'list', help: 'Keystone project name of the token' },
   { name: 'project-id', type: 'list', help: 'Keystone project id of the token' },
   { name: 'role', type: 'list', help: 'Keystone role of the user in the project' },
+  { name: 'user-domain', type: 'string', default: 'Default', help: 'Keystone domain name of the user, as the TokenReview answer carries it; "" for a user this webhook did not authenticate (denied)' },
   { name: 'extra', type: 'list', help: 'Any other user extra, as key=value' },
   { name: 'verb', type: 'string', help: 'Request verb: get, list, watch, create, update, patch, delete, ...' },
   { name: 'resource', type: 'string', help: 'Resource, e.g. pods (a resource request)' },
@@ -46,7 +47,8 @@ const EVAL_FLAGS: FlagSpec[] = [
   { name: 'name', type: 'string', help: 'Object name' },
   { name: 'path', type: 'string', help: 'Non-resource path, e.g. /healthz (instead of --resource)' },
   { name: 'authorization-subresource-compat', type: 'bool', help: 'Go behaviour: a v2 key "ns/pods" also grants pods/log, pods/exec, ...' },
-  { name: 'authorization-strict-namespaces', type: 'bool', help: 'Not Go: a v2 namespace other than "*" does not match cluster-wide requests' }
+  { name: 'authorization-loose-namespaces', type: 'bool', help: 'Not Go: a v2 namespace other than "*" also matches requests without a namespace' },
+  { name: 'authorization-strict-namespaces', type: 'bool', hidden: true, help: 'The default now; =false is --authorization-loose-namespaces' }
 ]
 
 const USAGE = `Usage:
@@ -119,6 +121,8 @@ function buildRequest (flags: ReturnType<typeof parseFlags>): AccessRequest {
   add(EXTRA_PROJECT_NAME, getList(flags, 'project'))
   add(EXTRA_PROJECT_ID, getList(flags, 'project-id'))
   add(EXTRA_ROLES, getList(flags, 'role'))
+  const domain = getString(flags, 'user-domain') ?? 'Default'
+  if (domain !== '') add(EXTRA_USER_DOMAIN_NAME, [domain])
   const req: AccessRequest = { user: getString(flags, 'user') ?? '', groups: getList(flags, 'user-group') ?? [], extra }
   const uid = getString(flags, 'uid')
   if (uid !== undefined) req.uid = uid
@@ -151,7 +155,7 @@ async function evaluate (argv: string[], io: PolicyCommandIO): Promise<number> {
   const engine = new PolicyEngine({
     cacheMax: 0,
     subresourceCompat: getBool(flags, 'authorization-subresource-compat') === true,
-    strictNamespaces: getBool(flags, 'authorization-strict-namespaces') === true
+    looseNamespaces: getBool(flags, 'authorization-loose-namespaces') === true || getBool(flags, 'authorization-strict-namespaces') === false
   })
   try {
     engine.load(text, file)

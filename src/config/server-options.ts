@@ -44,7 +44,9 @@ export const ServerOptions = z.object({
   'groups-cache-ttl': ms(3_600_000).default(60_000),
   'authz-cache-size': z.number().int().min(0).max(10_000_000).default(10_000),
   'authorization-subresource-compat': z.boolean().default(false),
-  'authorization-strict-namespaces': z.boolean().default(false),
+  'authorization-loose-namespaces': z.boolean().default(false),
+  // Before 0.2 the loose behaviour was our default and this flag opted out of it; still accepted.
+  'authorization-strict-namespaces': z.boolean().optional(),
   'allowed-token-scopes': z.array(z.enum(SCOPE_KINDS as [string, ...string[]], { error: `each must be one of ${SCOPE_KINDS.join(', ')}` }))
     .min(1).default(['project']),
   'username-format': z.enum(USERNAME_FORMATS as [string, ...string[]], { error: `must be one of ${USERNAME_FORMATS.join(', ')}` }).default('name'),

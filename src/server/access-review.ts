@@ -25,12 +25,15 @@ export async function createAccessReviewer (opts: ServerOptions, deps: { logger:
   const engine = new PolicyEngine({
     cacheMax: opts['authz-cache-size'],
     subresourceCompat: opts['authorization-subresource-compat'],
-    strictNamespaces: opts['authorization-strict-namespaces'],
+    looseNamespaces: opts['authorization-loose-namespaces'] || opts['authorization-strict-namespaces'] === false,
     onReload: result => {
       metrics.configReloads.inc({ config: 'policy', result })
       metrics.configLastReloadOk.set({ config: 'policy' }, result === 'ok' ? 1 : 0)
     }
   })
+  if (opts['authorization-loose-namespaces'] || opts['authorization-strict-namespaces'] === false) {
+    logger.warn('--authorization-loose-namespaces: v2 keys with a namespace other than "*" also match cluster-scoped and all-namespaces requests; this grants more than the Go binary does (e.g. "!kube-system/*" allows ClusterRoleBindings)')
+  }
   let watcher: PolicyFileWatcher | undefined
   let fromConfigMap: ConfigSource<{ text: string, source: string } | null> | undefined
   const file = opts['keystone-policy-file']

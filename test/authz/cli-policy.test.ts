@@ -24,9 +24,17 @@ t.test('check: a valid file', async t => {
 t.test('check: warnings are printed, and fail only with --strict', async t => {
   const r = await run('check', v2)
   t.equal(r.code, 0)
-  t.match(r.out, /valid: 3 entries, 1 warning\(s\)/)
-  t.match(r.err, new RegExp(`^${v2.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+:\\d+: policy entry 1: resource_permissions\\["!kube-system/pods/\\['log', 'exec', 'portforward'\\]"\\]: names a subresource`))
+  t.match(r.out, /valid: 3 entries, 4 warning\(s\)/)
+  t.match(r.err, new RegExp(`^${v2.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+:\\d+: policy entry 1: resource_permissions\\["!kube-system/pods/\\['log', 'exec', 'portforward'\\]"\\]: names a subresource`, 'm'))
+  t.match(r.err, /policy entry 2: resource_permissions\["default\/pods"\]: grants pods without their subresources \(pods\/log, pods\/exec, \.\.\.\), which Go grants with them: add e\.g\. "default\/pods\/\*" or "default\/pods\/\['log', 'exec'\]", or start the server with --authorization-subresource-compat/)
   t.equal((await run('check', '--strict', v2)).code, 1)
+})
+
+t.test('check: no subresource warning where the policy names them, or grants every resource', async t => {
+  const dir = t.testdir({ 'p.json': JSON.stringify([{ users: { roles: [], projects: ['demo'] }, resource_permissions: { 'dev/pods': ['get'], 'dev/pods/log': ['get'], 'dev/*': ['list'], 'dev/configmaps': ['get'] } }]) })
+  const r = await run('check', join(dir, 'p.json'))
+  t.equal(r.code, 0)
+  t.notMatch(r.err, /without their subresources/)
 })
 
 t.test('check: an invalid file points at each error', async t => {
@@ -77,11 +85,22 @@ t.test('eval: --authorization-subresource-compat restores the Go behaviour', asy
   t.equal((await run(...args, '--authorization-subresource-compat')).code, 0)
 })
 
-t.test('eval: --authorization-strict-namespaces', async t => {
+t.test('eval: cluster-wide requests, and --authorization-loose-namespaces', async t => {
   const dir = t.testdir({ 'p.json': JSON.stringify([{ resource_permissions: { 'default/pods': ['list'] } }]) })
   const args = ['eval', join(dir, 'p.json'), '--user', 'a', '--verb', 'list', '--resource', 'pods']
-  t.equal((await run(...args)).code, 0, 'Go: listing across all namespaces is allowed')
-  t.equal((await run(...args, '--authorization-strict-namespaces')).code, 1)
+  t.equal((await run(...args)).code, 1, 'Go: listing across all namespaces is not allowed by a "default/..." key')
+  t.equal((await run(...args, '--authorization-loose-namespaces')).code, 0)
+  t.equal((await run(...args, '--authorization-strict-namespaces=false')).code, 0, 'the old opt-out flag, negated, is the loose mode')
+  t.equal((await run(...args, '--authorization-strict-namespaces')).code, 1, 'the old flag alone is the default now')
+})
+
+t.test('eval: --user-domain "" stands for a user this webhook did not authenticate', async t => {
+  const dir = t.testdir({ 'p.json': JSON.stringify([{ nonresource: { verbs: ['get'], path: '/x' }, match: [{ type: 'user', values: ['a'] }] }]) })
+  const args = ['eval', join(dir, 'p.json'), '--user', 'a', '--verb', 'get', '--path', '/x']
+  t.equal((await run(...args)).code, 0)
+  const r = await run(...args, '--user-domain', '')
+  t.equal(r.code, 1)
+  t.match(r.out, /no Keystone identity/)
 })
 
 t.test('eval: an invalid policy is denied with a pointer to check', async t => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../../src/authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, EXTRA_USER_DOMAIN_NAME } from '../../src/authn/types.js'
 import { PolicyEngine, type PolicyEngineOptions } from '../../src/authz/engine.js'
 import type { AccessRequest, Decision } from '../../src/authz/types.js'
 import { parseSubjectAccessReview } from '../../src/server/subject-access-review.js'
@@ -20,6 +20,8 @@ export interface Who {
   projectNames?: string[]
   projectIds?: string[]
   roles?: string[]
+  /** false: a user this webhook did not authenticate (no alpha.kubernetes.io/identity/ extras). */
+  keystone?: false
 }
 
 export interface Ask {
@@ -33,6 +35,11 @@ export interface Ask {
 
 export function accessRequest (who: Who, ask: Ask): AccessRequest {
   const extra: Record<string, string[]> = {}
+  // Every user our TokenReview answers carries its domain, project-scoped or not.
+  if (who.keystone !== false) {
+    extra[EXTRA_USER_DOMAIN_ID] = ['default']
+    extra[EXTRA_USER_DOMAIN_NAME] = ['Default']
+  }
   if (who.projectNames !== undefined) extra[EXTRA_PROJECT_NAME] = who.projectNames
   if (who.projectIds !== undefined) extra[EXTRA_PROJECT_ID] = who.projectIds
   if (who.roles !== undefined) extra[EXTRA_ROLES] = who.roles

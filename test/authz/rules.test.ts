@@ -1,4 +1,5 @@
 import t from 'tap'
+import { NO_IDENTITY_REASON } from '../../src/authz/compile.js'
 import { accessRequest, decideEverywhere, engineWith, type Ask, type Who } from './helpers.js'
 
 // Every matching rule of both policy formats, each with a request that is allowed and one that
@@ -6,7 +7,7 @@ import { accessRequest, decideEverywhere, engineWith, type Ask, type Who } from 
 
 type Case = [string, Who, Ask, boolean]
 
-function check (name: string, policy: unknown, cases: Case[], opts: { subresourceCompat?: boolean, strictNamespaces?: boolean } = {}): void {
+function check (name: string, policy: unknown, cases: Case[], opts: { subresourceCompat?: boolean, looseNamespaces?: boolean } = {}): void {
   t.test(name, async t => {
     const engine = engineWith(JSON.stringify(policy), opts)
     for (const [title, who, ask, expected] of cases) {
@@ -37,8 +38,8 @@ check('docs v2: "default/pods": ["get", "list"]', [{ users, resource_permissions
   ['create pods', demoMember, { verb: 'create', namespace: 'default', resource: 'pods' }, false],
   ['pods in another namespace', demoMember, { verb: 'get', namespace: 'other', resource: 'pods' }, false],
   ['services', demoMember, { verb: 'get', namespace: 'default', resource: 'services' }, false],
-  // Go quirk kept: an empty request namespace (all namespaces / cluster scope) matches any namespace pattern.
-  ['list pods across all namespaces (Go: the empty namespace matches)', demoMember, { verb: 'list', namespace: '', resource: 'pods' }, true]
+  // Go (resourcePermissionAllowed): a request without a namespace is matched only by a namespace part of "*".
+  ['list pods across all namespaces (Go: only "*/..." keys match it)', demoMember, { verb: 'list', namespace: '', resource: 'pods' }, false]
 ])
 
 check('docs v2: "default/![\'secrets\', \'clusterroles\']": ["create"]', [{ users, resource_permissions: { "default/!['secrets', 'clusterroles']": ['create'] } }], [
@@ -52,7 +53,7 @@ check('docs v2: "default/![\'secrets\', \'clusterroles\']": ["create"]', [{ user
 check('docs v2: "!kube-system/*": ["*"]', [{ users, resource_permissions: { '!kube-system/*': ['*'] } }], [
   ['anything in default', demoMember, { verb: 'delete', namespace: 'default', resource: 'secrets' }, true],
   ['anything in kube-system', demoMember, { verb: 'get', namespace: 'kube-system', resource: 'pods' }, false],
-  ['cluster-scoped (Go: the empty namespace matches)', demoMember, { verb: 'get', resource: 'nodes' }, true]
+  ['cluster-scoped (Go: only "*/..." keys match it)', demoMember, { verb: 'create', resource: 'clusterrolebindings' }, false]
 ])
 
 check('docs v2: "!kube-system/![\'secrets\', \'clusterroles\']": ["*"]', [{ users, resource_permissions: { "!kube-system/!['secrets', 'clusterroles']": ['*'] } }], [
@@ -140,24 +141,26 @@ const subresourceCases = (compat: boolean): Case[] => [
 check('v2 subresources, default (RBAC-like)', subresourcePolicy, subresourceCases(false))
 check('v2 subresources, subresourceCompat (Go)', subresourcePolicy, subresourceCases(true), { subresourceCompat: true })
 
-// --- cluster-wide requests: Go by default, strictNamespaces opt-in ---
+// --- cluster-wide requests: Go by default, looseNamespaces opt-in ---
 
 const namespacePolicy = [{ users, resource_permissions: {
   'default/pods': ['list'],
   '!kube-system/nodes': ['get'],
   "['default']/secrets": ['list'],
-  '*/namespaces': ['get']
+  '*/namespaces': ['get'],
+  "['*']/persistentvolumes": ['get']
 } }]
-const namespaceCases = (strict: boolean): Case[] => [
+const namespaceCases = (loose: boolean): Case[] => [
   ['exact namespace, same namespace', demoMember, { verb: 'list', namespace: 'default', resource: 'pods' }, true],
-  ['exact namespace, all namespaces', demoMember, { verb: 'list', resource: 'pods' }, !strict],
-  ['negated namespace, cluster-scoped', demoMember, { verb: 'get', resource: 'nodes' }, !strict],
+  ['exact namespace, all namespaces', demoMember, { verb: 'list', resource: 'pods' }, loose],
+  ['negated namespace, cluster-scoped', demoMember, { verb: 'get', resource: 'nodes' }, loose],
   ['negated namespace, a namespace', demoMember, { verb: 'get', namespace: 'dev', resource: 'nodes' }, true],
-  ['listed namespace, all namespaces', demoMember, { verb: 'list', resource: 'secrets' }, !strict],
+  ['listed namespace, all namespaces', demoMember, { verb: 'list', resource: 'secrets' }, loose],
+  ["['*'] namespace, cluster-scoped: a list is not \"*\" (Go compares the text)", demoMember, { verb: 'get', resource: 'persistentvolumes' }, loose],
   ['"*" namespace, cluster-scoped', demoMember, { verb: 'get', resource: 'namespaces' }, true]
 ]
-check('cluster-wide requests, default (Go: the empty namespace matches every pattern)', namespacePolicy, namespaceCases(false))
-check('cluster-wide requests, strictNamespaces (only "*" matches them)', namespacePolicy, namespaceCases(true), { strictNamespaces: true })
+check('cluster-wide requests, default (Go: only a namespace part of exactly "*" matches them)', namespacePolicy, namespaceCases(false))
+check('cluster-wide requests, looseNamespaces (not Go: the empty namespace matches every pattern)', namespacePolicy, namespaceCases(true), { looseNamespaces: true })
 
 // --- v1 ---
 
@@ -259,5 +262,40 @@ t.test('a request without extras, groups or uid is decided, not crashed on', asy
     { resource: { verbs: ['get'], resources: ['pods'], version: '*', namespace: '*' }, match: [{ type: 'project', values: ['demo'] }] }
   ]))
   const d = engine.authorize({ user: '', groups: [], extra: {}, resource: { namespace: 'x', verb: 'get', group: '', version: '', resource: 'pods', subresource: '', name: '' } })
-  t.same(d, { allowed: false, reason: 'no policy entry matched' })
+  t.same(d, { allowed: false, reason: NO_IDENTITY_REASON })
+})
+
+// --- users this webhook did not authenticate ---
+// A certificate user or another authenticator's user whose name or groups equal a Keystone
+// one must not get that user's rights: the review is denied before any entry is looked at.
+
+const certUser: Who = { name: 'alice', uid: 'alice-id', groups: ['devs'], keystone: false }
+const openPolicy = [
+  { resource: { verbs: ['*'], resources: ['*'], version: '*', namespace: '*' }, match: [{ type: 'user', values: ['alice'] }] },
+  { nonresource: { verbs: ['*'], path: '*' }, match: [{ type: 'group', values: ['devs'] }] },
+  { resource: { verbs: ['get'], resources: ['configmaps'], version: '*', namespace: '*' } },
+  { resource_permissions: { '*/secrets': ['get'] } }
+]
+check('no Keystone identity: v1 user and group matches, and entries without match or users, do not apply', openPolicy, [
+  ['v1 user match, Keystone user', demoMember, { verb: 'delete', namespace: 'x', resource: 'pods' }, true],
+  ['v1 user match, certificate user of the same name', certUser, { verb: 'delete', namespace: 'x', resource: 'pods' }, false],
+  ['v1 group match, certificate user in the same group', certUser, { verb: 'get', path: '/metrics' }, false],
+  ['v1 entry without match', certUser, { verb: 'get', namespace: 'x', resource: 'configmaps' }, false],
+  ['v2 entry without users', certUser, { verb: 'get', namespace: 'x', resource: 'secrets' }, false],
+  ['v2 entry without users, Keystone user', nobody, { verb: 'get', namespace: 'x', resource: 'secrets' }, true]
+])
+
+t.test('another authenticator\'s extras are not a Keystone identity; ours are, even without a project', async t => {
+  const engine = engineWith(JSON.stringify(openPolicy))
+  const base = { user: 'alice', groups: ['devs'], nonResource: { path: '/metrics', verb: 'get' } }
+  t.same(engine.authorize({ ...base, extra: { 'example.org/team': ['devs'] } }), { allowed: false, reason: NO_IDENTITY_REASON })
+  t.same(engine.authorize({ ...base, extra: { 'alpha.kubernetes.io/identity/roles': [] } }), { allowed: false, reason: NO_IDENTITY_REASON }, 'an empty list is no identity')
+  t.equal(engine.authorize({ ...base, extra: { 'alpha.kubernetes.io/identity/user/domain/name': ['Default'] } }).allowed, true)
+})
+
+t.test('the decision cache keeps identity and no identity apart', async t => {
+  const engine = engineWith(JSON.stringify(openPolicy), { cacheMax: 100 })
+  const base = { user: 'alice', groups: ['devs'], nonResource: { path: '/metrics', verb: 'get' } }
+  t.equal(engine.authorize({ ...base, extra: { 'alpha.kubernetes.io/identity/user/domain/name': ['Default'] } }).allowed, true, 'Keystone user first, cached')
+  t.equal(engine.authorize({ ...base, extra: {} }).allowed, false, 'then the same name and groups without identity: not served from the cache')
 })

@@ -1,6 +1,6 @@
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, isPair, type Node as YamlNode } from 'yaml'
 import { ConfigError } from '../errors.js'
-import { parseNamePattern } from './name-pattern.js'
+import { matchNamePattern, parseNamePattern, type ParsedPattern } from './name-pattern.js'
 import type { PolicyIssue } from './types.js'
 
 // Reads a policy file (JSON, or YAML with the same shape) into typed entries, and says what is
@@ -335,6 +335,7 @@ function checkSemantics (e: PolicyEntry, c: Collector): void {
   if (e.users !== undefined && e.users.projects.length === 0) {
     c.add('warning', i, ['users', 'projects'], 'empty: as in Go, an entry with users but no projects never matches anyone')
   }
+  warnUngrantedSubresources(e, c)
   for (const rule of e.resourcePermissions ?? []) {
     const parts = rule.key.split('/')
     const p: Path = ['resource_permissions', rule.key]
@@ -354,6 +355,45 @@ function checkSemantics (e: PolicyEntry, c: Collector): void {
     if (rule.key.includes('*')) {
       c.add('warning', i, ['nonresource_permissions', rule.key], 'keys of nonresource_permissions are exact paths; "*" is not a wildcard here (as in Go)')
     }
+  }
+}
+
+// Subresources of the built-in resources that users reach for (kubectl logs, exec, attach,
+// port-forward, scale, ...), for the warning below.
+const WELL_KNOWN_SUBRESOURCES: ReadonlyArray<[string, string[]]> = [
+  ['pods', ['log', 'exec', 'attach', 'portforward', 'proxy', 'eviction', 'ephemeralcontainers', 'status']],
+  ['deployments', ['scale', 'status']],
+  ['statefulsets', ['scale', 'status']],
+  ['replicasets', ['scale', 'status']],
+  ['replicationcontrollers', ['scale', 'status']],
+  ['services', ['proxy', 'status']],
+  ['nodes', ['proxy', 'status']],
+  ['serviceaccounts', ['token']],
+  ['namespaces', ['finalize', 'status']],
+  ['certificatesigningrequests', ['approval', 'status']]
+]
+
+/**
+ * Go lets a v2 key `ns/pods` grant `pods/log`, `pods/exec`, ... (it never looks at the
+ * subresource); by default we do not, as RBAC does not. A policy written for Go then loses
+ * `kubectl logs` and `kubectl exec` without a word, so say which keys would give them back.
+ */
+function warnUngrantedSubresources (e: PolicyEntry, c: Collector): void {
+  const keys = (e.resourcePermissions ?? []).map(rule => ({ rule, parts: rule.key.split('/').map(p => p.trim().toLowerCase()) }))
+  const withSub: ParsedPattern[] = keys.filter(k => k.parts.length === 3).map(k => parseNamePattern(k.parts[1] as string))
+  for (const { rule, parts } of keys) {
+    if (parts.length !== 2) continue
+    const resource = parseNamePattern(parts[1] as string)
+    if (resource.pattern.kind === 'any' || resource.pattern.kind === 'never') continue
+    const lost = WELL_KNOWN_SUBRESOURCES.filter(([r]) => matchNamePattern(resource, r, false) && !withSub.some(p => matchNamePattern(p, r, false)))
+    if (lost.length === 0) continue
+    const names = lost.map(([r]) => r)
+    const examples = lost.flatMap(([r, subs]) => subs.slice(0, 2).map(sub => `${r}/${sub}`)).slice(0, 4)
+    const [first, firstSubs] = lost[0] as [string, string[]]
+    const ns = parts[0] as string
+    c.add('warning', e.index, ['resource_permissions', rule.key],
+      `grants ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''} without their subresources (${examples.join(', ')}, ...), which Go grants with them: ` +
+      `add e.g. "${ns}/${first}/*" or "${ns}/${first}/['${firstSubs.slice(0, 2).join("', '")}']", or start the server with --authorization-subresource-compat`)
   }
 }
 

@@ -132,3 +132,36 @@ t.test('malformed SubjectAccessReviews get 400 with a reason', async t => {
     t.match(res.body.message, reason)
   }
 })
+
+t.test('Go\'s doc example "!kube-system/*" does not reach cluster-scoped objects, nor users without a Keystone identity', async t => {
+  // Attack kept as a regression test: before, a member of demo could create ClusterRoleBindings
+  // (and so make itself cluster-admin) through this example of Go's own documentation, and a
+  // certificate user named "alice" got alice's rights through a v1 user match.
+  const dir = mkdtempSync(join(tmpdir(), 'ksa-policy-'))
+  const policy = join(dir, 'policy.json')
+  writeFileSync(policy, JSON.stringify([
+    { users: { roles: ['member'], projects: ['demo'] }, resource_permissions: { '!kube-system/*': ['*'] } },
+    { resource: { verbs: ['*'], resources: ['*'], version: '*', namespace: '*' }, match: [{ type: 'user', values: ['alice'] }] }
+  ]))
+  const wh = await startWebhook(['--keystone-policy-file', policy])
+  t.teardown(wh.close)
+  const member = { 'alpha.kubernetes.io/identity/project/name': ['demo'], 'alpha.kubernetes.io/identity/roles': ['member'], 'alpha.kubernetes.io/identity/user/domain/name': ['Default'] }
+  const crb = { resourceAttributes: { verb: 'create', group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings' } }
+  for (const version of ['v1', 'v1beta1'] as const) {
+    const inNs = await wh.post('/webhook', sar(version, 'demo', [], member, { resourceAttributes: { verb: 'create', namespace: 'dev', version: 'v1', resource: 'rolebindings', group: 'rbac.authorization.k8s.io' } }))
+    t.equal(inNs.body.status.allowed, true, `${version}: a namespace other than kube-system`)
+    const res = await wh.post('/webhook', sar(version, 'demo', [], member, crb))
+    t.equal(res.body.status.allowed, false, `${version}: create clusterrolebindings`)
+    t.equal(res.body.status.reason, 'no policy entry matched')
+    const cert = await wh.post('/webhook', { apiVersion: `authorization.k8s.io/${version}`, kind: 'SubjectAccessReview', spec: { user: 'alice', [version === 'v1' ? 'groups' : 'group']: ['system:authenticated'], ...crb } })
+    t.equal(cert.status, 200)
+    t.equal(cert.body.status.allowed, false, `${version}: a certificate user named alice`)
+    t.match(cert.body.status.reason, /no Keystone identity/)
+    const keystoneAlice = await wh.post('/webhook', sar(version, 'alice', [], { 'alpha.kubernetes.io/identity/user/domain/name': ['Default'] }, crb))
+    t.equal(keystoneAlice.body.status.allowed, true, `${version}: the Keystone user alice, by the v1 user match`)
+  }
+  const loose = await startWebhook(['--keystone-policy-file', policy, '--authorization-loose-namespaces'])
+  t.teardown(loose.close)
+  t.equal((await loose.post('/webhook', sar('v1', 'demo', [], member, crb))).body.status.allowed, true, 'the opt-in loose mode keeps the old behaviour')
+  t.ok(loose.logs.some(l => l.includes('grants more than the Go binary')), 'and says so at start')
+})

@@ -16,6 +16,7 @@ need() { command -v "$1" >/dev/null 2>&1; }
 missing=()
 need openssl || missing+=(openssl)
 need curl || missing+=(curl)
+need xz || missing+=(xz-utils)   # unpacks the Go peer binaries (KSA_GO_PEER_DIR)
 need tmux || missing+=(tmux)   # the plugin's terminal test drives kubectl in tmux
 [ -x /usr/bin/chromium ] || missing+=(chromium)   # the WebSSO tests log in with headless Chromium
 if [ ${#missing[@]} -gt 0 ]; then

@@ -4,6 +4,8 @@ import { UsageError } from '../errors.js'
 // command lines and manifests keep working: `--name=value`, `--name value`, `-name value`,
 // booleans as `--name` or `--name=false`, repeatable list flags, and `--` ending the flags.
 // Each flag may fall back to environment variables; the command line wins over the environment.
+// `_` in a flag name is read as `-` (`--keystone_url` is `--keystone-url`): both Go binaries run
+// through component-base's cli.Run, which sets cliflag.WordSepNormalizeFunc on every flag set.
 
 export type FlagType = 'string' | 'bool' | 'int' | 'duration' | 'list'
 
@@ -17,6 +19,11 @@ export interface FlagSpec {
   /** Hidden from --help (kept for compatibility). */
   hidden?: boolean
   short?: string
+  /**
+   * Accepted so that existing command lines keep working, and otherwise without effect: parseFlags
+   * lists it in `ignored` and the caller says so (one warning line).
+   */
+  ignored?: boolean
 }
 
 export type FlagValue = string | boolean | number | string[]
@@ -26,7 +33,28 @@ export interface ParsedFlags {
   /** Where each value came from, for error messages: `--listen` or `env TLS_CERT_FILE`. */
   sources: Map<string, string>
   positionals: string[]
+  /** Flags given on the command line whose spec is `ignored`, as `--name`, in order, once each. */
+  ignored: string[]
 }
+
+/** pflag's name normalisation of the Go binaries (cliflag.WordSepNormalizeFunc): `_` becomes `-`. */
+export function normalizeFlagName (name: string): string {
+  return name.replaceAll('_', '-')
+}
+
+/**
+ * klog's flags that do nothing here (we log JSON lines to stderr). The Go binaries (v1.32.1) register
+ * `-v`/`--v`, `--vmodule` and `--log-flush-frequency` (component-base logs.AddFlags, through
+ * cli.Run); the others are klog's own (klog.InitFlags), which Kubernetes components stopped
+ * registering in 1.26 and older manifests still pass. Names as normalised (`--log_dir` is
+ * `--log-dir`). `--v` is not here: each binary decides what it means.
+ */
+export const KLOG_IGNORED_FLAGS: readonly FlagSpec[] = ([
+  ['vmodule', 'string'], ['log-flush-frequency', 'duration'],
+  ['logtostderr', 'bool'], ['alsologtostderr', 'bool'], ['log-dir', 'string'], ['log-file', 'string'],
+  ['log-file-max-size', 'int'], ['stderrthreshold', 'string'], ['skip-headers', 'bool'],
+  ['skip-log-headers', 'bool'], ['add-dir-header', 'bool'], ['one-output', 'bool'], ['log-backtrace-at', 'string']
+] as const).map(([name, type]) => ({ name, type, hidden: true, ignored: true, help: 'klog flag, accepted and ignored' }))
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
@@ -79,12 +107,13 @@ function convert (spec: FlagSpec, raw: string, source: string): FlagValue {
 export function parseFlags (specs: readonly FlagSpec[], argv: readonly string[], env: NodeJS.ProcessEnv = {}): ParsedFlags {
   const byName = new Map<string, FlagSpec>()
   for (const s of specs) {
-    byName.set(s.name, s)
+    byName.set(normalizeFlagName(s.name), s)
     if (s.short !== undefined) byName.set(s.short, s)
   }
   const values = new Map<string, FlagValue>()
   const sources = new Map<string, string>()
   const positionals: string[] = []
+  const ignored: string[] = []
 
   const set = (spec: FlagSpec, raw: string, source: string): void => {
     const v = convert(spec, raw, source)
@@ -126,9 +155,10 @@ export function parseFlags (specs: readonly FlagSpec[], argv: readonly string[],
     const body = arg.replace(/^--?/, '')
     const eq = body.indexOf('=')
     const name = eq === -1 ? body : body.slice(0, eq)
-    const spec = byName.get(name)
+    const spec = byName.get(name) ?? byName.get(normalizeFlagName(name))
     if (spec === undefined) throw new UsageError(`unknown flag: ${arg.split('=')[0]} (see --help)`)
     const source = `--${spec.name}`
+    if (spec.ignored === true && !ignored.includes(source)) ignored.push(source)
     if (eq !== -1) {
       set(spec, body.slice(eq + 1), source)
     } else if (spec.type === 'bool') {
@@ -140,7 +170,7 @@ export function parseFlags (specs: readonly FlagSpec[], argv: readonly string[],
       i++
     }
   }
-  return { values, sources, positionals }
+  return { values, sources, positionals, ignored }
 }
 
 export function formatHelp (usage: string, specs: readonly FlagSpec[]): string {

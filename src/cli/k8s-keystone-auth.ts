@@ -1,3 +1,4 @@
+import { basename } from 'node:path'
 import type { LevelWithSilent } from 'pino'
 import { ServerOptions } from '../config/server-options.js'
 import { KsaError, UsageError, errorMessage } from '../errors.js'
@@ -41,7 +42,18 @@ function levelFor (opts: ServerOptions): LevelWithSilent {
   return opts['log-level']
 }
 
-export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+/**
+ * The arguments without a leading one that names this program (any path, basename
+ * `k8s-keystone-auth`). Go's example Deployment passes `./bin/k8s-keystone-auth` as its first arg:
+ * Go's image has no ENTRYPOINT, so there it is the command; with ours it arrives as an argument.
+ */
+export function withoutProgramName (argv: readonly string[]): string[] {
+  const first = argv[0]
+  return first !== undefined && basename(first) === 'k8s-keystone-auth' ? argv.slice(1) : [...argv]
+}
+
+export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const argv = withoutProgramName(args)
   if (argv[0] === 'policy') {
     const { runPolicyCommand } = await import('./policy.js')
     return await runPolicyCommand(argv.slice(1), io)
@@ -51,6 +63,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     return await mod.runGenCommand(argv.slice(1), env, io)
   }
   let opts: ServerOptions
+  let ignored: string[]
   try {
     const parsed = parseFlags(SERVER_FLAGS, argv, env)
     if (parsed.values.get('help') === true) {
@@ -63,6 +76,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     }
     if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])} (see --help)`)
     opts = serverOptionsFrom(parsed)
+    ignored = parsed.ignored
   } catch (err) {
     io.stderr(`k8s-keystone-auth: ${errorMessage(err)}\n`)
     return 2
@@ -70,6 +84,9 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
 
   const logger = createLogger({ level: levelFor(opts) })
   const workers = await import('../server/cluster.js')
+  if (ignored.length > 0 && !workers.isClusterWorker()) {
+    logger.warn({ flags: ignored }, `klog flags accepted and ignored: ${ignored.join(' ')} (logs are JSON lines on stderr; --log-level or --v sets the level)`)
+  }
   const count = workers.workerCount(opts.workers)
   if (count > 1 && !workers.isClusterWorker()) {
     return await workers.runPrimary({ workers: count, logger, shutdownGraceMs: opts['shutdown-grace'] })

@@ -1,4 +1,4 @@
-import type { FlagSpec } from './flags.js'
+import { KLOG_IGNORED_FLAGS, type FlagSpec } from './flags.js'
 
 // The webhook's flags: the Go binary's (same names, env vars and meaning) first, then ours.
 export const SERVER_FLAGS: readonly FlagSpec[] = [
@@ -32,10 +32,10 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'shutdown-grace', type: 'duration', default: '10s', help: 'On SIGTERM, how long in-flight reviews may take before connections are closed' },
   { name: 'workers', type: 'int', env: ['KEYSTONE_WORKERS'], default: '1', help: 'Worker processes sharing the port (node:cluster), each with its own caches; 0 = one per CPU core' },
   { name: 'log-level', type: 'string', env: ['LOG_LEVEL'], default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
-  // Go's klog flags, accepted so existing manifests start: --v>=4 means debug, --v>=6 trace.
+  // Go's klog verbosity (-v, --v), with --log-level at its default: --v>=4 means debug, --v>=6 trace.
   { name: 'v', type: 'int', hidden: true, help: 'klog verbosity (compatibility)' },
-  { name: 'logtostderr', type: 'bool', hidden: true, help: 'ignored (compatibility)' },
-  { name: 'alsologtostderr', type: 'bool', hidden: true, help: 'ignored (compatibility)' },
+  // The other klog flags, accepted so existing manifests start; a warning says they do nothing.
+  ...KLOG_IGNORED_FLAGS,
   { name: 'version', type: 'bool', help: 'Print the version and exit' },
   { name: 'help', type: 'bool', short: 'h', help: 'Show this help' }
 ]

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { warningsOf } from '../config/warnings.js'
 import type { Logger } from '../log.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import type { KubeClient } from './client.js'
@@ -33,7 +34,10 @@ export interface ConfigSource<T> {
   readonly origin: ConfigOrigin
   /** False only while the ConfigMap has never been listed. */
   readonly ready: boolean
-  /** Readiness detail: why the ConfigMap cannot be read, or why its latest edit was refused. */
+  /**
+   * Readiness detail: why the ConfigMap cannot be read, why its latest edit was refused, or the
+   * warnings of the config in effect (file or ConfigMap).
+   */
   readonly detail: string | undefined
   /** Resolves once `ready` (at once for a file or nothing). */
   start (): Promise<void>
@@ -50,11 +54,13 @@ export function configSource<T> (opts: ConfigSourceOptions<T>): ConfigSource<T> 
       throw new ConfigError(`${opts.what} file ${opts.file}: ${errorMessage(err)}`)
     }
     const value = opts.parse(text, opts.file)
+    const warnings = warningsOf(value)
+    for (const w of warnings) opts.logger.warn({ file: opts.file }, w)
     opts.onApply?.(value)
     if (opts.configMap !== undefined) {
       opts.logger.info({ file: opts.file, configmap: `${opts.configMap.namespace}/${opts.configMap.name}` }, `${opts.what}: the file takes precedence; the ConfigMap is not watched`)
     }
-    return fixed(value, 'file')
+    return fixed(value, 'file', warningsDetail(warnings))
   }
   if (opts.configMap === undefined) {
     const value = opts.empty()
@@ -78,13 +84,18 @@ export function configSource<T> (opts: ConfigSourceOptions<T>): ConfigSource<T> 
     get detail () {
       if (watcher.lastError !== undefined) return `ConfigMap ${cm.namespace}/${cm.name}: ${watcher.lastError}`
       if (live.lastError !== undefined) return `refused edit, last good ${opts.what} in effect: ${live.lastError}`
-      return undefined
+      return warningsDetail(live.warnings)
     },
     start: async () => { await watcher.start() },
     close: () => watcher.close()
   }
 }
 
-function fixed<T> (value: T, origin: ConfigOrigin): ConfigSource<T> {
-  return { current: value, origin, ready: true, detail: undefined, start: async () => {}, close: () => {} }
+function fixed<T> (value: T, origin: ConfigOrigin, detail?: string): ConfigSource<T> {
+  return { current: value, origin, ready: true, detail, start: async () => {}, close: () => {} }
+}
+
+function warningsDetail (warnings: readonly string[]): string | undefined {
+  if (warnings.length === 0) return undefined
+  return `in effect with ${warnings.length} warning${warnings.length === 1 ? '' : 's'}: ${warnings.join('; ')}`
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js'
+import { warningsOf } from '../config/warnings.js'
 import { errorMessage } from '../errors.js'
 
 // One configuration value fed by a ConfigMap key: parse each update, apply it only when it
@@ -8,6 +9,9 @@ import { errorMessage } from '../errors.js'
 //
 // Deleted or absent ConfigMap, or a ConfigMap without the key: the empty value (empty policy,
 // default sync config), as Go, logged as a warning.
+//
+// An update that parses with warnings (config/warnings.ts: a key Go ignores, say) is applied, and
+// each warning is logged once, naming the line; `warnings` keeps them for readiness detail.
 
 export type LiveConfigSource = 'initial' | 'configmap' | 'deleted'
 
@@ -30,6 +34,7 @@ export class LiveConfig<T> {
   #value: T
   #source: LiveConfigSource = 'initial'
   #lastError: string | undefined
+  #warnings: readonly string[] = []
   #rejected = 0
   #applied = 0
 
@@ -42,6 +47,8 @@ export class LiveConfig<T> {
   get source (): LiveConfigSource { return this.#source }
   /** Why the latest update was refused (the current value is an older one); undefined when it was applied. */
   get lastError (): string | undefined { return this.#lastError }
+  /** The warnings of the value in effect (empty for the empty value). */
+  get warnings (): readonly string[] { return this.#warnings }
   get rejectedCount (): number { return this.#rejected }
   get appliedCount (): number { return this.#applied }
 
@@ -65,7 +72,9 @@ export class LiveConfig<T> {
       this.#o.onReject?.(err)
       return false
     }
-    this.#o.logger.info({ configmap: this.#o.configMap, key: this.#o.key }, 'configuration updated')
+    const warnings = warningsOf(next)
+    for (const w of warnings) this.#o.logger.warn({ configmap: this.#o.configMap, key: this.#o.key }, w)
+    this.#o.logger.info({ configmap: this.#o.configMap, key: this.#o.key, warnings: warnings.length }, 'configuration updated')
     this.#set(next, 'configmap')
     return true
   }
@@ -74,6 +83,7 @@ export class LiveConfig<T> {
     this.#value = value
     this.#source = source
     this.#lastError = undefined
+    this.#warnings = warningsOf(value)
     this.#applied++
     this.#o.onApply?.(value, source)
   }

@@ -24,6 +24,8 @@ export interface RoleBindingSubject { kind: string, name: string, apiGroup?: str
 export interface RoleBindingRecord {
   namespace: string
   name: string
+  /** metadata.labels (string values only); sync changes only bindings carrying its own label. */
+  labels: Record<string, string>
   roleRef: { kind: string, name: string }
   subjects: RoleBindingSubject[]
 }
@@ -284,12 +286,15 @@ export function createKubeClient (opts: { kubeconfig?: string, env?: NodeJS.Proc
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
 
-function meta (o: unknown): { name?: string, namespace?: string, resourceVersion?: string } {
+function meta (o: unknown): { name?: string, namespace?: string, resourceVersion?: string, labels: Record<string, string> } {
   const m = isObj(o) && isObj(o.metadata) ? o.metadata : {}
-  const out: { name?: string, namespace?: string, resourceVersion?: string } = {}
+  const out: { name?: string, namespace?: string, resourceVersion?: string, labels: Record<string, string> } = { labels: {} }
   if (typeof m.name === 'string') out.name = m.name
   if (typeof m.namespace === 'string') out.namespace = m.namespace
   if (typeof m.resourceVersion === 'string') out.resourceVersion = m.resourceVersion
+  if (isObj(m.labels)) {
+    for (const [k, v] of Object.entries(m.labels)) if (typeof v === 'string') out.labels[k] = v
+  }
   return out
 }
 const listMeta = meta
@@ -315,6 +320,7 @@ function roleBindingRecord (o: unknown, namespace: string): RoleBindingRecord {
   return {
     namespace: m.namespace ?? namespace,
     name: m.name ?? '',
+    labels: m.labels,
     roleRef: { kind: String(ref.kind ?? ''), name: String(ref.name ?? '') },
     subjects: subjects.map(s => {
       const out: RoleBindingSubject = { kind: String(s.kind ?? ''), name: String(s.name ?? '') }

@@ -4,7 +4,7 @@ import type { SyncConfig } from '../config/sync-config.js'
 import { KsaError, errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { KubeApiError } from '../kube/api-error.js'
-import type { KubeClient } from '../kube/client.js'
+import type { KubeClient, RoleBindingRecord } from '../kube/client.js'
 import { namespaceName } from './namespace-name.js'
 import { isSyncedBindingOf, roleBindingName } from './rolebinding-name.js'
 
@@ -13,13 +13,19 @@ import { isSyncedBindingOf, roleBindingName } from './rolebinding-name.js'
 // bindings:
 //   projects:          the namespace named by namespace-format exists (get, create on 404).
 //   role_assignments:  RoleBinding `<user id>_<role>` -> ClusterRole `<role>` for User
-//                      `<username>` exists for each role in the token; the user's other
-//                      `<user id>_*` bindings in that namespace are deleted.
-// Differences from Go: what was synced (user, username, project, namespace, role set, data types)
-// is remembered for rememberTtlMs, so repeated reviews do not call the Kubernetes API (Go lists
-// RoleBindings on every review); concurrent identical syncs share one run; syncs of the same user
-// and namespace run one after another, not under one global lock. A failure never throws: it is
-// logged and reported through onResult('error'), and not remembered, so the next review retries.
+//                      `<username>` exists for each role in the token; the user's other synced
+//                      bindings in that namespace are deleted. Synced = labelled
+//                      app.kubernetes.io/managed-by=k8s-keystone-auth and named exactly
+//                      `<user id>_<its ClusterRole>`; nothing else is changed or deleted.
+// Differences from Go: Go (sync.go, syncRoleAssignmentsData) deletes every binding whose name's
+// part before the first `_` is the user id, labelled or not (Go sets no label), so an admin's
+// binding named like that, or another user's where ids contain `_`, was deleted; we delete only
+// synced bindings as above, and leave Go-made ones alone. What was synced (user, username,
+// project, namespace, role set, data types) is remembered for rememberTtlMs, so repeated reviews
+// do not call the Kubernetes API (Go lists RoleBindings on every review); concurrent identical
+// syncs share one run; syncs of the same user and namespace run one after another, not under one
+// global lock. A failure never throws: it is logged and reported through onResult('error'), and
+// not remembered, so the next review retries.
 
 export type SyncOutcome = 'ok' | 'error' | 'skipped' | 'remembered'
 
@@ -49,6 +55,11 @@ export class SyncTimeoutError extends KsaError {
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY = 'k8s-keystone-auth'
+
+/** Made by sync (ours or a previous version of it): carries app.kubernetes.io/managed-by=k8s-keystone-auth. */
+function isManaged (b: RoleBindingRecord): boolean {
+  return b.labels[MANAGED_BY_LABEL] === MANAGED_BY
+}
 
 interface Plan {
   userId: string
@@ -163,15 +174,23 @@ export class Syncer {
     if (!p.syncRoles) return
     const existing = await this.#client.listRoleBindings(p.namespace)
     const wanted = new Map(p.roles.map(role => [roleBindingName(p.userId, role), role]))
-    const names = new Set(existing.map(b => b.name))
+    const byName = new Map(existing.map(b => [b.name, b]))
     for (const b of existing) {
-      if (!isSyncedBindingOf(p.userId, b.name) || wanted.has(b.name)) continue
+      // Only what we made is ever ours to delete: our label (a hand-made binding under a name
+      // like ours has none) and this user's exact name for its roleRef (not `<id>_*`).
+      if (!isManaged(b) || b.roleRef.kind !== 'ClusterRole' || !isSyncedBindingOf(p.userId, b.name, b.roleRef.name) || wanted.has(b.name)) continue
       // The user no longer holds this role in this project (or it was renamed): revoke.
       await this.#client.deleteRoleBinding(p.namespace, b.name)
       log.info({ roleBinding: b.name }, 'role binding for a revoked Keystone role deleted')
     }
     for (const [name, role] of wanted) {
-      if (names.has(name)) continue
+      const found = byName.get(name)
+      if (found !== undefined) {
+        // Left as it is whoever made it; one without our label (hand-made, or by the Go binary,
+        // which sets none) is never changed or deleted by sync.
+        if (!isManaged(found)) log.warn({ roleBinding: name, clusterRole: role }, `role binding not made by ${MANAGED_BY} (no ${MANAGED_BY_LABEL}=${MANAGED_BY} label) already has this name; left unchanged`)
+        continue
+      }
       const r = await this.#client.createRoleBinding(p.namespace, {
         name,
         roleRef: { kind: 'ClusterRole', name: role },

@@ -72,16 +72,16 @@ t.test('remembered only for the window: after rememberTtlMs the API is called ag
   t.same(fake.requests.slice(n).map(r => `${r.verb} ${r.resource}`), ['get namespaces', 'list rolebindings'], 'checked, nothing to change')
 })
 
-t.test('a role no longer held: its <user id>_ binding is deleted; bindings of others and of admins are kept; Go-made ones count', async t => {
+t.test('a role no longer held: its synced binding is deleted; bindings of others, of admins and of the Go binary (unlabelled) are kept', async t => {
   const { fake, syncer } = await setup(t)
   await syncer.sync(user(['member', 'reader']))
   fake.putObject('rolebindings', NS, { metadata: { name: 'admin-made' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [] })
   fake.putObject('rolebindings', NS, { metadata: { name: 'otheruser_member' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'member' }, subjects: [] })
   fake.putObject('rolebindings', NS, { metadata: { name: `${UID}_k8s-admin` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'k8s-admin' }, subjects: [] })
   await syncer.sync(user(['member']))
-  t.same(bindings(fake, NS), [`${UID}_member`, 'admin-made', 'otheruser_member'])
+  t.same(bindings(fake, NS), [`${UID}_k8s-admin`, `${UID}_member`, 'admin-made', 'otheruser_member'])
   t.ok(fake.requests.some(r => r.verb === 'delete' && r.name === `${UID}_reader`))
-  t.ok(fake.requests.some(r => r.verb === 'delete' && r.name === `${UID}_k8s-admin`), 'a binding left by the Go binary is cleaned up too')
+  t.notOk(fake.requests.some(r => r.verb === 'delete' && r.name === `${UID}_k8s-admin`), 'a binding without our label (as the Go binary leaves them) is not ours to delete')
 })
 
 t.test('data types: projects only creates no bindings; role_assignments only creates no namespace; none -> skipped', async t => {

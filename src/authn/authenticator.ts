@@ -8,6 +8,7 @@ import type { RoleMapping } from '../config/sync-config.js'
 import { applyRoleMappings, identityFrom, type UsernameFormat } from './identity.js'
 import { tokenKey } from './token-key.js'
 import type { UserInfo } from './types.js'
+import { KeystoneBusyError, ValidationLimit } from './validation-limit.js'
 
 export type ScopeKind = TokenScope['kind']
 export const SCOPE_KINDS: readonly ScopeKind[] = ['project', 'domain', 'system', 'unscoped']
@@ -32,9 +33,22 @@ export interface AuthenticatorOptions {
   /** Positive-entry TTL in ms; 0 turns the token cache off. Capped by the token's own expiry. */
   cacheTtlMs?: number
   negativeCacheTtlMs?: number
+  /** Entries of the valid-token cache. */
   cacheMax?: number
+  /**
+   * Entries of the rejected-token cache, a separate LRU: tokens anyone can make up (junk) must not
+   * evict the identities of real users, so they never share a cache with them.
+   */
+  negativeCacheMax?: number
   groupsCacheTtlMs?: number
+  /**
+   * Token validations talking to Keystone at once (single flight already merges the same token);
+   * as many more wait, and beyond that a review is answered HTTP 500 (KeystoneBusyError). 0: no bound.
+   */
+  maxInflight?: number
   onCache?: (event: CacheEvent) => void
+  /** A validation refused because maxInflight were running and as many waiting. */
+  onBusy?: () => void
 }
 
 interface Validated {
@@ -62,8 +76,12 @@ type Outcome = { ok: true, v: Validated } | { ok: false, reason: string }
  * propagate (KeystoneUnavailableError) and are never cached.
  */
 export class Authenticator {
-  readonly #o: Required<Omit<AuthenticatorOptions, 'serviceToken' | 'onCache'>> & Pick<AuthenticatorOptions, 'serviceToken' | 'onCache'>
-  readonly #tokens: LRUCache<string, Outcome> | undefined
+  readonly #o: Required<Omit<AuthenticatorOptions, 'serviceToken' | 'onCache' | 'onBusy'>> & Pick<AuthenticatorOptions, 'serviceToken' | 'onCache' | 'onBusy'>
+  /** Valid tokens: the identities answered to real users. */
+  readonly #tokens: LRUCache<string, Outcome & { ok: true }> | undefined
+  /** Rejected tokens, kept apart (and small) so that junk cannot push out valid ones. */
+  readonly #rejected: LRUCache<string, Outcome & { ok: false }> | undefined
+  readonly #limit: ValidationLimit
   readonly #groups: LRUCache<string, Group[]>
   readonly #groupNames: LRUCache<string, string>
   readonly #inflight = new Map<string, Promise<Outcome>>()
@@ -76,30 +94,44 @@ export class Authenticator {
       cacheTtlMs: 60_000,
       negativeCacheTtlMs: 10_000,
       cacheMax: 10_000,
+      negativeCacheMax: 1000,
       groupsCacheTtlMs: 60_000,
+      maxInflight: 0,
       ...opts
     }
     const max = Math.max(1, this.#o.cacheMax)
+    // --token-cache-ttl=0 turns both off: every review is checked with Keystone.
     if (this.#o.cacheTtlMs > 0) {
-      this.#tokens = new LRUCache<string, Outcome>({ max, ttl: this.#o.cacheTtlMs, ttlAutopurge: false })
+      this.#tokens = new LRUCache<string, Outcome & { ok: true }>({ max, ttl: this.#o.cacheTtlMs, ttlAutopurge: false })
+      if (this.#o.negativeCacheTtlMs > 0 && this.#o.negativeCacheMax > 0) {
+        this.#rejected = new LRUCache<string, Outcome & { ok: false }>({ max: this.#o.negativeCacheMax, ttl: this.#o.negativeCacheTtlMs, ttlAutopurge: false })
+      }
     }
+    this.#limit = new ValidationLimit(this.#o.maxInflight)
     this.#groups = new LRUCache<string, Group[]>({ max, ttl: Math.max(1, this.#o.groupsCacheTtlMs) })
     this.#groupNames = new LRUCache<string, string>({ max, ttl: 10 * 60_000 })
   }
 
+  /** Entries of both token caches (valid and rejected). */
   get cacheSize (): number {
-    return this.#tokens?.size ?? 0
+    return (this.#tokens?.size ?? 0) + (this.#rejected?.size ?? 0)
+  }
+
+  /** Token validations talking to Keystone now, and waiting for a turn (--keystone-max-inflight). */
+  get validations (): { running: number, waiting: number, max: number } {
+    return { running: this.#limit.running, waiting: this.#limit.waiting, max: this.#limit.max }
   }
 
   /** Drops every cached token outcome and group list (e.g. after a config change). */
   clearCache (): void {
     this.#tokens?.clear()
+    this.#rejected?.clear()
     this.#groups.clear()
   }
 
   async authenticate (token: string): Promise<AuthResult> {
     const key = tokenKey(token)
-    const cached = this.#tokens?.get(key)
+    const cached = this.#tokens?.get(key) ?? this.#rejected?.get(key)
     let outcome: Outcome
     let fromCache = false
     if (cached !== undefined) {
@@ -120,7 +152,7 @@ export class Authenticator {
         return { authenticated: false, reason: 'the token has characters no Keystone token has', cached: false }
       } else {
         this.#o.onCache?.('miss')
-        const p = this.#validate(token, key).finally(() => this.#inflight.delete(key))
+        const p = this.#limited(token, key).finally(() => this.#inflight.delete(key))
         this.#inflight.set(key, p)
         outcome = await p
       }
@@ -143,6 +175,16 @@ export class Authenticator {
     return { authenticated: true, user, info, cached: fromCache }
   }
 
+  /** #validate in a --keystone-max-inflight slot; refused (and counted) when none is to be had. */
+  async #limited (token: string, key: string): Promise<Outcome> {
+    try {
+      return await this.#limit.run(async () => await this.#validate(token, key))
+    } catch (err) {
+      if (err instanceof KeystoneBusyError) this.#o.onBusy?.()
+      throw err
+    }
+  }
+
   async #validate (token: string, key: string): Promise<Outcome> {
     const info = await this.#validateWithKeystone(token)
     let outcome: Outcome
@@ -155,11 +197,11 @@ export class Authenticator {
       if (groups === null) outcome = { ok: false, reason: 'Keystone rejected the token while reading its groups' }
       else outcome = { ok: true, v: { info, groups } }
     }
-    if (this.#tokens !== undefined) {
-      const ttl = outcome.ok
-        ? Math.min(this.#o.cacheTtlMs, outcome.v.info.expiresAt.getTime() - Date.now())
-        : this.#o.negativeCacheTtlMs
-      if (ttl > 0) this.#tokens.set(key, outcome, { ttl })
+    if (outcome.ok) {
+      const ttl = Math.min(this.#o.cacheTtlMs, outcome.v.info.expiresAt.getTime() - Date.now())
+      if (ttl > 0) this.#tokens?.set(key, outcome, { ttl })
+    } else {
+      this.#rejected?.set(key, outcome)
     }
     return outcome
   }

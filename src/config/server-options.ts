@@ -41,6 +41,8 @@ export const ServerOptions = z.object({
   'token-cache-ttl': ms(24 * 3_600_000).default(60_000),
   'token-cache-negative-ttl': ms(3_600_000).default(10_000),
   'token-cache-size': z.number().int().min(1).max(10_000_000).default(10_000),
+  'token-cache-negative-size': z.number().int().min(0).max(10_000_000).default(1000),
+  'keystone-max-inflight': z.number().int().min(0).max(100_000).default(32),
   'groups-cache-ttl': ms(3_600_000).default(60_000),
   'authz-cache-size': z.number().int().min(0).max(10_000_000).default(10_000),
   'authorization-subresource-compat': z.boolean().default(false),

@@ -109,6 +109,27 @@ export class Metrics {
     collect: () => { this.inflight.set(this.inflightReviews) }
   })
 
+  readonly keystoneBusy = new Counter({
+    name: 'k8s_keystone_auth_keystone_validations_refused_total',
+    help: 'TokenReviews answered HTTP 500 because --keystone-max-inflight validations were running and as many waiting',
+    registers: [this.registry]
+  })
+
+  /** Set by the server to the authenticator's validation counts, read when scraped. */
+  keystoneValidations: () => { running: number, waiting: number } = () => ({ running: 0, waiting: 0 })
+
+  readonly keystoneValidationsNow = new Gauge({
+    name: 'k8s_keystone_auth_keystone_validations',
+    help: 'Token validations talking to Keystone (state="running", at most --keystone-max-inflight) or waiting for a turn (state="waiting")',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const v = this.keystoneValidations()
+      this.keystoneValidationsNow.set({ state: 'running' }, v.running)
+      this.keystoneValidationsNow.set({ state: 'waiting' }, v.waiting)
+    }
+  })
+
   readonly configReloads = new Counter({
     name: 'k8s_keystone_auth_config_reloads_total',
     help: 'Configuration (re)loads by config (policy, sync) and result (ok, error)',

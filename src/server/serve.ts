@@ -145,9 +145,13 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     cacheTtlMs: opts['token-cache-ttl'],
     negativeCacheTtlMs: opts['token-cache-negative-ttl'],
     cacheMax: opts['token-cache-size'],
+    negativeCacheMax: opts['token-cache-negative-size'],
     groupsCacheTtlMs: opts['groups-cache-ttl'],
-    onCache: event => { metrics.countTokenCache(event) }
+    maxInflight: opts['keystone-max-inflight'],
+    onCache: event => { metrics.countTokenCache(event) },
+    onBusy: () => { metrics.keystoneBusy.inc() }
   })
+  metrics.keystoneValidations = () => authenticator.validations
 
   metrics.tokenCacheEntries = () => authenticator.cacheSize
   const reviewer = await createAccessReviewer(opts, { logger, metrics, readiness, ...(kube !== undefined ? { kube } : {}) })

@@ -2,6 +2,11 @@
 // the static pod validate against the Kubernetes schemas (strict about field names), and the
 // pieces fit together: names, selectors, ports, the TLS Secret, ConfigMaps and RBAC, and the
 // security and placement settings the operator guide promises.
+// Every variant (the base, with cert-manager, with the optional Service, the static pod) listens
+// on 127.0.0.1 with hostNetwork and requires kube-apiserver's client certificate (--client-ca-file
+// from a mounted Secret or hostPath); its probes reach paths that need no client certificate.
+// (Security review, finding 3: the Deployment used to listen on 0.0.0.0 behind a Service, without
+// client certificates: any pod could use it as a token oracle.)
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -13,6 +18,13 @@ import { parseAllDocuments, parse as parseYaml } from 'yaml'
 import { k8sProblems } from './k8s-schema.js'
 import { parseSyncConfig } from '../../src/config/sync-config.js'
 import { DEFAULT_WEBHOOK_URL } from '../../src/config/apiserver-config.js'
+import { parseFlags } from '../../src/cli/flags.js'
+import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
+import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
+import { createLogger } from '../../src/log.js'
+import { startServer } from '../../src/server/serve.js'
+import { testCerts } from '../helpers/certs.js'
+import { Agent, request } from 'undici'
 
 const exec = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -37,11 +49,44 @@ const find = (docs: any[], kind: string, name?: string): any => {
 const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
   Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v)
 
+/** A flag's value in the container's args (`--name=value`), or its env var. */
+const flagValue = (c: any, name: string, env: string): string | undefined =>
+  (c.args ?? []).find((a: string) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ??
+  (c.env ?? []).find((e: any) => e.name === env)?.value
+
+/** --client-ca-file of a pod (Deployment or Pod), and the read-only volume it is on. */
+function clientCaFileOf (obj: any): { path: string, volume: any } {
+  const pod = obj.kind === 'Deployment' ? obj.spec.template.spec : obj.spec
+  const c = pod.containers[0]
+  const path = flagValue(c, 'client-ca-file', 'TLS_CLIENT_CA_FILE')
+  if (path === undefined) throw new Error(`${obj.kind}/${obj.metadata.name}: no --client-ca-file`)
+  const mount = c.volumeMounts.find((m: any) => path.startsWith(`${m.mountPath}/`))
+  if (mount === undefined) throw new Error(`${obj.kind}/${obj.metadata.name}: --client-ca-file ${path} is on no volume`)
+  if (mount.readOnly !== true) throw new Error(`${obj.kind}/${obj.metadata.name}: the client CA volume is writable`)
+  return { path, volume: pod.volumes.find((v: any) => v.name === mount.name) }
+}
+
+/** An overlay next to a copy of deploy/ using the base and these components. */
+async function overlay (components: string[]): Promise<any[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ksa-variant-'))
+  cpSync(DEPLOY, join(dir, 'deploy'), { recursive: true })
+  mkdirSync(join(dir, 'o'))
+  writeFileSync(join(dir, 'o/kustomization.yaml'), [
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    'resources:',
+    '- ../deploy',
+    ...(components.length > 0 ? ['components:', ...components.map(c => `- ../deploy/${c}`)] : []),
+    ''
+  ].join('\n'))
+  return await kustomize(join(dir, 'o'))
+}
+
 t.test('kubectl kustomize deploy/ builds, and every object validates against the Kubernetes schemas', async t => {
   const docs = await kustomize(DEPLOY)
   const kinds = docs.map(d => d.kind).sort()
   t.same(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'Deployment', 'PodDisruptionBudget',
-    'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(), 'the base holds exactly these objects')
+    'Role', 'RoleBinding', 'ServiceAccount'].sort(), 'the base holds exactly these objects (no Service: only kube-apiserver on the node calls it)')
   for (const d of docs) {
     t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
     t.equal(d.metadata.namespace ?? 'kube-system', 'kube-system', `${d.kind}/${d.metadata.name} is in kube-system (or cluster-scoped)`)
@@ -87,8 +132,11 @@ t.test('Deployment: placement, networking, health, resources and security as doc
   const listen = c.args.find((a: string) => a.startsWith('--listen='))?.split(':').pop()
   t.equal(String(port.containerPort), listen, 'containerPort is the --listen port')
   t.equal(String(port.containerPort), new URL(DEFAULT_WEBHOOK_URL).port, 'gen apiserver-config defaults to this port')
-  t.match(c.livenessProbe.httpGet, { path: '/healthz', scheme: 'HTTPS', port: 'https' })
-  t.match(c.readinessProbe.httpGet, { path: '/readyz', scheme: 'HTTPS', port: 'https' })
+  t.match(c.livenessProbe.httpGet, { path: '/healthz', scheme: 'HTTPS', port: 'https', host: '127.0.0.1' })
+  t.match(c.readinessProbe.httpGet, { path: '/readyz', scheme: 'HTTPS', port: 'https', host: '127.0.0.1' })
+  t.equal(c.args[0], '--listen=127.0.0.1:8443', 'listens on the node\'s loopback only, first argument (deploy/service/ replaces it)')
+  const clientCa = clientCaFileOf(dep)
+  t.same(clientCa.volume.secret, { secretName: 'k8s-keystone-auth-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o440 }, 'client CA from Secret k8s-keystone-auth-client-ca, key ca.crt')
 
   // resources and security
   t.ok(c.resources.requests.cpu !== undefined && c.resources.requests.memory !== undefined && c.resources.limits.memory !== undefined, 'requests and a memory limit')
@@ -116,14 +164,11 @@ t.test('Deployment: placement, networking, health, resources and security as doc
   t.ok(env.OS_AUTH_URL?.startsWith('https://'), 'Keystone URL placeholder is https')
 })
 
-t.test('Service, PodDisruptionBudget, ConfigMaps and RBAC fit the Deployment', async t => {
+t.test('PodDisruptionBudget, ConfigMaps and RBAC fit the Deployment', async t => {
   const docs = await kustomize(DEPLOY)
   const dep = find(docs, 'Deployment')
   const labels = dep.spec.template.metadata.labels
   const c = dep.spec.template.spec.containers[0]
-  const svc = find(docs, 'Service')
-  t.ok(matches(svc.spec.selector, labels), 'Service selects the pods')
-  t.ok(svc.spec.ports.every((p: any) => c.ports.some((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort)), 'Service targets the container port')
   const pdb = find(docs, 'PodDisruptionBudget')
   t.ok(matches(pdb.spec.selector.matchLabels, labels), 'PDB selects the pods')
   t.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < dep.spec.replicas, 'PDB keeps one up and lets one drain')
@@ -185,7 +230,7 @@ t.test('cert-manager component: the Certificate fills the Secret the Deployment 
 
   const certs = docs.filter(d => d.kind === 'Certificate')
   const issuers = docs.filter(d => d.kind === 'Issuer')
-  t.equal(certs.length, 2)
+  t.equal(certs.length, 3)
   t.equal(issuers.length, 2)
   const secretName = dep.spec.template.spec.volumes.find((v: any) => v.secret !== undefined).secret.secretName
   const serving = certs.find(x => x.spec.secretName === secretName)
@@ -197,6 +242,16 @@ t.test('cert-manager component: the Certificate fills the Secret the Deployment 
   for (const cert of certs) t.ok(issuers.some(i => i.metadata.name === cert.spec.issuerRef.name && cert.spec.issuerRef.kind === 'Issuer'), `${cert.metadata.name} has its Issuer`)
   const caIssuer = issuers.find(i => i.metadata.name === serving.spec.issuerRef.name)
   t.ok(certs.some(x => x.spec.isCA === true && x.spec.secretName === caIssuer.spec.ca.secretName), 'the serving cert is signed by the private CA')
+  // kube-apiserver's client certificate comes from the same private CA, and the webhook's
+  // --client-ca-file reads that CA (ca.crt of the serving certificate's Secret).
+  const client = certs.find(x => x.metadata.name === 'k8s-keystone-auth-apiserver-client')
+  t.ok(client, 'a Certificate for kube-apiserver\'s client pair')
+  t.same(client.spec.usages.filter((u: string) => u.endsWith(' auth')), ['client auth'], 'client auth only: it cannot serve')
+  t.notOk(serving.spec.usages.includes('client auth'), 'the serving certificate cannot be a client')
+  t.equal(client.spec.issuerRef.name, serving.spec.issuerRef.name, 'same CA Issuer as the serving certificate')
+  const caFile = clientCaFileOf(dep)
+  t.same(caFile.volume.secret, { secretName: secretName, items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o440 }, '--client-ca-file is ca.crt of the serving certificate\'s Secret (the issuing CA), not a Secret that must be made by hand')
+  t.notOk(docs.some(d => d.kind === 'Secret'), 'no Secret with a CA key is mounted or made')
   // cert-manager v1 field names (no schema package here: a strict list of the fields used).
   const CERT_SPEC = new Set(['isCA', 'commonName', 'secretName', 'duration', 'renewBefore', 'privateKey', 'issuerRef', 'ipAddresses', 'dnsNames', 'usages'])
   for (const cert of certs) {
@@ -281,4 +336,57 @@ t.test('static-pod variant validates and keeps the same security settings', asyn
   const listenPort = c.args.find((a: string) => a.startsWith('--listen=')).split(':').pop()
   t.equal(listenPort, new URL(DEFAULT_WEBHOOK_URL).port)
   t.equal(c.image.split(':').pop(), parseYaml(readFileSync(join(DEPLOY, 'kustomization.yaml'), 'utf8')).images[0].newTag, 'same image tag as the base')
+})
+
+t.test('every variant listens on 127.0.0.1 with hostNetwork and requires kube-apiserver\'s client certificate', async t => {
+  const variants: Array<[string, any, string]> = []
+  for (const components of [[], ['cert-manager'], ['service'], ['cert-manager', 'service']]) {
+    const docs = components.length === 0 ? await kustomize(DEPLOY) : await overlay(components)
+    for (const d of docs.filter(x => !String(x.apiVersion).startsWith('cert-manager.io/'))) t.same(await k8sProblems(d), [], `${components.join('+') || 'base'}: ${d.kind}/${d.metadata.name} is valid`)
+    variants.push([`deploy/${components.length === 0 ? '' : ` + ${components.join(' + ')}`}`, find(docs, 'Deployment'), components.includes('service') ? '0.0.0.0' : '127.0.0.1'])
+  }
+  const [staticPod] = yamlDocs(readFileSync(join(DEPLOY, 'static-pod/k8s-keystone-auth.yaml'), 'utf8'))
+  variants.push(['static pod', staticPod, '127.0.0.1'])
+  for (const [name, obj, host] of variants) {
+    const pod = obj.kind === 'Deployment' ? obj.spec.template.spec : obj.spec
+    const c = pod.containers[0]
+    t.equal(pod.hostNetwork, true, `${name}: hostNetwork`)
+    t.equal(flagValue(c, 'listen', ''), `${host}:8443`, `${name}: --listen=${host}:8443`)
+    const ca = clientCaFileOf(obj)
+    t.ok(ca.volume.secret !== undefined || ca.volume.hostPath !== undefined, `${name}: --client-ca-file ${ca.path} comes from a Secret or hostPath`)
+    for (const probe of [c.livenessProbe, c.readinessProbe]) {
+      t.match(probe.httpGet, { host: '127.0.0.1', scheme: 'HTTPS' }, `${name}: ${probe.httpGet.path} probed over HTTPS on 127.0.0.1`)
+      t.ok(['/healthz', '/livez', '/readyz'].includes(probe.httpGet.path), `${name}: ${probe.httpGet.path} needs no client certificate`)
+    }
+  }
+  // The optional Service: only with its component, and it reaches the pods.
+  t.notOk((await kustomize(DEPLOY)).some(d => d.kind === 'Service'), 'no Service in the base')
+  const withService = await overlay(['service'])
+  const svc = find(withService, 'Service')
+  const dep = find(withService, 'Deployment')
+  t.ok(matches(svc.spec.selector, dep.spec.template.metadata.labels), 'the optional Service selects the pods')
+  t.ok(svc.spec.ports.every((p: any) => dep.spec.template.spec.containers[0].ports.some((cp: any) => cp.name === p.targetPort)), 'and targets the container port')
+  t.match(readFileSync(join(DEPLOY, 'service/service.yaml'), 'utf8'), /^# OPTIONAL/, 'marked optional in its first line')
+})
+
+t.test('the probes of the manifests answer without a client certificate; reviews do not', async t => {
+  // The server as the manifests start it: --client-ca-file set. The kubelet probes HTTPS without
+  // a client certificate (and without verifying the server's).
+  const certs = testCerts()
+  const opts = serverOptionsFrom(parseFlags(SERVER_FLAGS, ['--listen', '127.0.0.1:0', '--tls-cert-file', certs.certFile,
+    '--tls-private-key-file', certs.keyFile, '--keystone-url', 'http://127.0.0.1:9/v3', '--client-ca-file', certs.caFile], {}))
+  const server = await startServer(opts, { env: {}, logger: createLogger({ level: 'silent' }) })
+  const kubelet = new Agent({ connect: { rejectUnauthorized: false } })
+  t.teardown(async () => { await server.close(); await kubelet.close() })
+  const dep = find(await kustomize(DEPLOY), 'Deployment').spec.template.spec.containers[0]
+  const [staticPod] = yamlDocs(readFileSync(join(DEPLOY, 'static-pod/k8s-keystone-auth.yaml'), 'utf8'))
+  const paths = new Set([dep, staticPod.spec.containers[0]].flatMap(c => [c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path]))
+  for (const path of paths) {
+    const res = await request(`${server.url}${path}`, { dispatcher: kubelet })
+    await res.body.text()
+    t.not(res.statusCode, 401, `${path}: answered without a client certificate (${res.statusCode})`)
+  }
+  const review = await request(`${server.url}/webhook`, { method: 'POST', dispatcher: kubelet, body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'x' } }) })
+  t.equal(review.statusCode, 401, 'a review without the client certificate is refused')
+  await review.body.text()
 })

@@ -6,6 +6,7 @@ import type { ServiceToken } from '../keystone/service-token.js'
 import type { Group, TokenInfo, TokenScope } from '../keystone/types.js'
 import type { RoleMapping } from '../config/sync-config.js'
 import { applyRoleMappings, identityFrom, type UsernameFormat } from './identity.js'
+import { screenKeystoneNames } from './keystone-names.js'
 import { tokenKey } from './token-key.js'
 import type { UserInfo } from './types.js'
 import { KeystoneBusyError, ValidationLimit } from './validation-limit.js'
@@ -30,6 +31,9 @@ export interface AuthenticatorOptions {
   getRoleMappings?: () => readonly RoleMapping[]
   allowedScopes?: readonly ScopeKind[]
   usernameFormat?: UsernameFormat
+  /** Put before the Keystone username and group names (not the project id, not role-mapping output). */
+  usernamePrefix?: string
+  groupsPrefix?: string
   /** Positive-entry TTL in ms; 0 turns the token cache off. Capped by the token's own expiry. */
   cacheTtlMs?: number
   negativeCacheTtlMs?: number
@@ -91,6 +95,8 @@ export class Authenticator {
       getRoleMappings: () => NO_MAPPINGS,
       allowedScopes: ['project'],
       usernameFormat: 'name',
+      usernamePrefix: '',
+      groupsPrefix: '',
       cacheTtlMs: 60_000,
       negativeCacheTtlMs: 10_000,
       cacheMax: 10_000,
@@ -169,7 +175,7 @@ export class Authenticator {
     const mappings = this.#o.getRoleMappings()
     let user = v.answered?.mappings === mappings ? v.answered.user : undefined
     if (user === undefined) {
-      user = frozen(applyRoleMappings(identityFrom(info, groups, this.#o.usernameFormat), mappings))
+      user = frozen(applyRoleMappings(identityFrom(info, groups, this.#o.usernameFormat, { username: this.#o.usernamePrefix, groups: this.#o.groupsPrefix }), mappings))
       v.answered = { mappings, user }
     }
     return { authenticated: true, user, info, cached: fromCache }
@@ -195,7 +201,11 @@ export class Authenticator {
     } else {
       const groups = await this.#groupsOf(info, token)
       if (groups === null) outcome = { ok: false, reason: 'Keystone rejected the token while reading its groups' }
-      else outcome = { ok: true, v: { info, groups } }
+      else {
+        // Names made by whoever manages users or groups in some domain: no system:, no project-id look-alikes.
+        const screened = screenKeystoneNames(info, groups, this.#o.usernameFormat, this.#o.logger)
+        outcome = screened.ok ? { ok: true, v: { info, groups: screened.groups } } : { ok: false, reason: screened.reason }
+      }
     }
     if (outcome.ok) {
       const ttl = Math.min(this.#o.cacheTtlMs, outcome.v.info.expiresAt.getTime() - Date.now())

@@ -8,17 +8,31 @@ import {
 export type UsernameFormat = 'name' | 'domain/name'
 export const USERNAME_FORMATS: readonly UsernameFormat[] = ['name', 'domain/name']
 
+/** --username-prefix and --groups-prefix, put before Keystone-sourced names (kube-apiserver's OIDC convention). */
+export interface NamePrefixes {
+  username?: string
+  groups?: string
+}
+
+/** The Kubernetes username Keystone's names make, before any prefix. */
+export function keystoneUsername (info: TokenInfo, usernameFormat: UsernameFormat): string {
+  return usernameFormat === 'domain/name' ? `${info.userDomain.name}/${info.user.name}` : info.user.name
+}
+
 /**
  * Builds the identity exactly as the Go binary does for project-scoped tokens: username = user
  * name, uid = user id, groups = Keystone group names then the project id, and the five
  * `alpha.kubernetes.io/identity/...` extras. Other scopes (opt-in) get scope extras instead of
- * project ones, and no project group.
+ * project ones, and no project group. The prefixes (default none, as Go) go before the username
+ * and the Keystone group names, not before the project id group: that is Keystone's generated
+ * id, which RBAC bindings and policies name as it is.
  */
-export function identityFrom (info: TokenInfo, groups: readonly Group[], usernameFormat: UsernameFormat): UserInfo {
-  const username = usernameFormat === 'domain/name' ? `${info.userDomain.name}/${info.user.name}` : info.user.name
+export function identityFrom (info: TokenInfo, groups: readonly Group[], usernameFormat: UsernameFormat, prefixes: NamePrefixes = {}): UserInfo {
+  const username = (prefixes.username ?? '') + keystoneUsername(info, usernameFormat)
   // Key order as the Go binary writes them: roles, project, user domain.
   const extra: Record<string, string[]> = { [EXTRA_ROLES]: info.roles.map(r => r.name) }
-  const groupNames = groups.map(g => g.name)
+  const groupsPrefix = prefixes.groups ?? ''
+  const groupNames = groups.map(g => groupsPrefix + g.name)
   const scope = info.scope
   if (scope.kind === 'project') {
     extra[EXTRA_PROJECT_ID] = [scope.project.id]
@@ -45,6 +59,7 @@ export function identityFrom (info: TokenInfo, groups: readonly Group[], usernam
  * Applies the sync config's role-mappings as Go's syncRoles does: each mapping whose
  * keystone-role the user holds appends its groups and, when it names one, replaces the username
  * (the last such mapping wins). Returns a new record; the cached identity is left untouched.
+ * The operator wrote these names: no prefix, no filter (a mapping may grant system:masters).
  */
 export function applyRoleMappings (user: UserInfo, mappings: readonly RoleMapping[]): UserInfo {
   if (mappings.length === 0) return user

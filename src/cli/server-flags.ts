@@ -28,6 +28,8 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'authorization-strict-namespaces', type: 'bool', env: ['KEYSTONE_AUTHZ_STRICT_NAMESPACES'], hidden: true, help: 'The default now (as Go); =false is --authorization-loose-namespaces' },
   { name: 'allowed-token-scopes', type: 'list', env: ['KEYSTONE_ALLOWED_TOKEN_SCOPES'], default: 'project', help: 'Token scopes accepted: project, domain, system, unscoped' },
   { name: 'username-format', type: 'string', env: ['KEYSTONE_USERNAME_FORMAT'], default: 'name', help: 'Kubernetes username: "name" (as Go) or "domain/name" (keeps same-named users of different domains apart)' },
+  { name: 'username-prefix', type: 'string', env: ['KEYSTONE_USERNAME_PREFIX'], help: 'Not Go: put before every Keystone username (kube-apiserver OIDC style, e.g. "keystone:"); not before role-mapping usernames' },
+  { name: 'groups-prefix', type: 'string', env: ['KEYSTONE_GROUPS_PREFIX'], help: 'Not Go: put before every Keystone group name; not before the project id group nor role-mapping groups' },
   { name: 'service-credential-id', type: 'string', env: ['KEYSTONE_SERVICE_CREDENTIAL_ID'], help: 'Service mode: id of the webhook\'s own application credential' },
   { name: 'service-credential-secret-file', type: 'string', env: ['KEYSTONE_SERVICE_CREDENTIAL_SECRET_FILE'], help: 'Service mode: file holding that credential\'s secret (or env KEYSTONE_SERVICE_CREDENTIAL_SECRET)' },
   { name: 'max-request-bytes', type: 'int', env: ['KEYSTONE_MAX_REQUEST_BYTES'], default: '262144', help: 'Largest review body accepted' },

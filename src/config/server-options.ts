@@ -52,6 +52,8 @@ export const ServerOptions = z.object({
   'allowed-token-scopes': z.array(z.enum(SCOPE_KINDS as [string, ...string[]], { error: `each must be one of ${SCOPE_KINDS.join(', ')}` }))
     .min(1).default(['project']),
   'username-format': z.enum(USERNAME_FORMATS as [string, ...string[]], { error: `must be one of ${USERNAME_FORMATS.join(', ')}` }).default('name'),
+  'username-prefix': z.string().default(''),
+  'groups-prefix': z.string().default(''),
   'service-credential-id': z.string().min(1).optional(),
   'service-credential-secret': z.string().min(1).optional(),
   'service-credential-secret-file': z.string().min(1).optional(),

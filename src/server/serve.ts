@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Authenticator, type ScopeKind } from '../authn/authenticator.js'
 import type { UsernameFormat } from '../authn/identity.js'
+import { warnOnSharedUsernames } from '../authn/domain-check.js'
 import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../config/sync-config.js'
 import type { ServerOptions } from '../config/server-options.js'
 import { parseListen } from '../config/server-options.js'
@@ -142,6 +143,8 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     getRoleMappings: () => syncSource.current.roleMappings,
     allowedScopes: opts['allowed-token-scopes'] as ScopeKind[],
     usernameFormat: opts['username-format'] as UsernameFormat,
+    usernamePrefix: opts['username-prefix'],
+    groupsPrefix: opts['groups-prefix'],
     cacheTtlMs: opts['token-cache-ttl'],
     negativeCacheTtlMs: opts['token-cache-negative-ttl'],
     cacheMax: opts['token-cache-size'],
@@ -186,6 +189,8 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   const url = `https://${shownHost}:${boundPort}`
   health.start(async () => { await keystone.probe() })
+  // Not awaited: a slow Keystone must not hold the start; it only ever logs.
+  void warnOnSharedUsernames({ keystone, serviceToken, usernameFormat: opts['username-format'] as UsernameFormat, logger })
   logger.info({ listen: `${host}:${boundPort}`, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
 
   let closing: Promise<void> | undefined

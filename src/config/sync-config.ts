@@ -38,12 +38,16 @@ export function defaultSyncConfig (): SyncConfig {
   return { dataTypesToSync: [], namespaceFormat: '%i', projectsBlacklist: [], projectsNameBlacklist: [], roleMappings: [] }
 }
 
-/** Validates a namespace format as Go does: must contain %i; with %i/%n/%d replaced it must be a name. */
+/**
+ * Validates a namespace format as Go's validate() does: must contain %i; with %i/%n/%d replaced it
+ * must be a name. The reasons are Go's own texts (pkg/identity/keystone/sync.go, and its
+ * sync_test.go checks them), so that a search for either binary's message finds the other.
+ */
 export function checkNamespaceFormat (format: string): string | null {
-  if (!format.includes('%i')) return 'must contain %i (the Keystone project id)'
+  if (!format.includes('%i')) return 'format string should comprise a %i substring (keystone project id)'
   const sample = format.replaceAll('%i', 'aa').replaceAll('%n', 'aa').replaceAll('%d', 'aa')
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*[a-zA-Z0-9]$/.test(sample)) {
-    return "must consist of alphanumeric characters, '-', '_' or '.', and start and end with an alphanumeric character"
+    return "namespace name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
   }
   return null
 }
@@ -212,7 +216,8 @@ function decode (d: Decoder): SyncConfig {
       const types: DataType[] = []
       list.forEach((v, i) => {
         if ((DATA_TYPES as readonly string[]).includes(v)) types.push(v as DataType)
-        else d.fail(`${path}.${i}`, d.deref(items[i], path), `must be one of: ${DATA_TYPES.join(', ')} (got ${JSON.stringify(v)})`)
+        // Go's validate() text (sync.go), which sync_test.go checks.
+        else d.fail(`${path}.${i}`, d.deref(items[i], path), `Unsupported data type to sync: ${v}. Available values: ${DATA_TYPES.join(',')}`)
       })
       cfg.dataTypesToSync = [...new Set(types)]
     },
@@ -224,7 +229,7 @@ function decode (d: Decoder): SyncConfig {
         return
       }
       const problem = checkNamespaceFormat(f)
-      if (problem !== null) d.fail(path, d.deref(node, path), `${JSON.stringify(f)} ${problem}`, ' ')
+      if (problem !== null) d.fail(path, d.deref(node, path), `${JSON.stringify(f)}: ${problem}`, ' ')
       else cfg.namespaceFormat = f
     },
     'projects-blacklist': (node, path) => { cfg.projectsBlacklist = d.stringList(node, path) ?? cfg.projectsBlacklist },

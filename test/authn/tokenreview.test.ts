@@ -100,9 +100,9 @@ t.test('a broken sync config file stops start-up with a reason', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'ksa-sync-'))
   const file = join(dir, 'sync.yaml')
   writeFileSync(file, 'data-types-to-sync: [projects, users]\n')
-  await t.rejects(startWebhook(['--sync-config-file', file]), /data-types-to-sync\.1: must be one of: projects, role_assignments/)
+  await t.rejects(startWebhook(['--sync-config-file', file]), /data-types-to-sync\.1: Unsupported data type to sync: users\. Available values: projects,role_assignments/)
   writeFileSync(file, 'namespace-format: "ns-%n"\n')
-  await t.rejects(startWebhook(['--sync-config-file', file]), /namespace-format "ns-%n" must contain %i/)
+  await t.rejects(startWebhook(['--sync-config-file', file]), /namespace-format "ns-%n": format string should comprise a %i substring/)
 })
 
 t.test('garbage token: authenticated false, HTTP 200, no status.error (cacheable by the apiserver)', async t => {

@@ -89,11 +89,11 @@ t.test('refused as yaml.v2 or validate() refuses it: the message names the key a
     ['a: &a {b: 1}\n<<: [*a, 5]', /merge key \(<<\) needs a mapping/],
     ['\ttab: x', /not valid YAML: .* \(line 1\)/],
     // validate()
-    ['data-types-to-sync: [projectz]', /data-types-to-sync\.0: must be one of: projects, role_assignments \(got "projectz"\) \(line 1\)/],
-    ['data-types-to-sync: [projects, 1]', /data-types-to-sync\.1: must be one of: .* \(got "1"\) \(line 1\)/],
-    ['data-types-to-sync: [~]', /data-types-to-sync\.0: must be one of: .* \(got ""\) \(line 1\)/],
-    ['namespace-format: 123', /namespace-format "123" must contain %i.* \(line 1\)/],
-    ['namespace-format: "%i/%n"', /namespace-format "%i\/%n" must consist of alphanumeric.* \(line 1\)/]
+    ['data-types-to-sync: [projectz]', /data-types-to-sync\.0: Unsupported data type to sync: projectz\. Available values: projects,role_assignments \(line 1\)/],
+    ['data-types-to-sync: [projects, 1]', /data-types-to-sync\.1: Unsupported data type to sync: 1\. .* \(line 1\)/],
+    ['data-types-to-sync: [~]', /data-types-to-sync\.0: Unsupported data type to sync: \. .* \(line 1\)/],
+    ['namespace-format: 123', /namespace-format "123": format string should comprise a %i substring \(keystone project id\) \(line 1\)/],
+    ['namespace-format: "%i/%n"', /namespace-format "%i\/%n": namespace name must consist of alphanumeric.* \(line 1\)/]
   ]
   for (const [text, want] of cases) {
     t.throws(() => parseSyncConfig(text, 'sync.yaml'), ConfigError, JSON.stringify(text))

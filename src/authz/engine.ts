@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../authn/types.js'
+import { EXTRA_ACCESS_RULES, EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../authn/types.js'
+import { accessRulesVerdict } from './access-rules.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { compilePolicy, hasKeystoneIdentity, type CompiledPolicy } from './compile.js'
 import { loadPolicy } from './policy.js'
@@ -72,10 +73,13 @@ function list (xs: readonly string[]): string {
  */
 export function decisionCacheKey (req: AccessRequest): string {
   const who = (hasKeystoneIdentity(req.extra) ? 'k' : '-') + field(req.user) + field(req.uid ?? '') + list(req.groups) + list(extraOf(req.extra, EXTRA_ROLES)) +
-    list(extraOf(req.extra, EXTRA_PROJECT_ID)) + list(extraOf(req.extra, EXTRA_PROJECT_NAME))
+    list(extraOf(req.extra, EXTRA_PROJECT_ID)) + list(extraOf(req.extra, EXTRA_PROJECT_NAME)) +
+    (Object.hasOwn(req.extra, EXTRA_ACCESS_RULES) ? 'a' + list(extraOf(req.extra, EXTRA_ACCESS_RULES)) : '-')
   if (req.resource !== undefined) {
     const r = req.resource
-    return 'r' + who + field(r.verb) + field(r.namespace) + field(r.group) + field(r.resource) + field(r.subresource)
+    // Access rules read the object name and the version too (they see the request path).
+    const path = Object.hasOwn(req.extra, EXTRA_ACCESS_RULES) ? field(r.name) + field(r.version) : ''
+    return 'r' + who + field(r.verb) + field(r.namespace) + field(r.group) + field(r.resource) + field(r.subresource) + path
   }
   const n = req.nonResource
   return 'n' + who + field(n?.verb ?? '') + field(n?.path ?? '')
@@ -146,8 +150,8 @@ export class PolicyEngine {
 
   authorize (req: AccessRequest): Decision {
     const policy = this.policy
-    if (policy === undefined) return { allowed: false, reason: NO_POLICY_REASON }
-    if (this.cache === undefined) return policy.decide(req)
+    if (policy === undefined) return accessRulesVerdict(req) ?? { allowed: false, reason: NO_POLICY_REASON }
+    if (this.cache === undefined) return accessRulesVerdict(req) ?? policy.decide(req)
     const key = decisionCacheKey(req)
     const cached = this.cache.get(key)
     if (cached !== undefined) {
@@ -155,7 +159,7 @@ export class PolicyEngine {
       return cached
     }
     this.misses++
-    const decision = policy.decide(req)
+    const decision = accessRulesVerdict(req) ?? policy.decide(req)
     this.cache.set(key, decision)
     return decision
   }

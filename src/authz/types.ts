@@ -30,6 +30,11 @@ export interface NonResourceAttributes {
 
 export interface Decision {
   allowed: boolean
+  /**
+   * An explicit "no" (status.denied): later authorizers are not asked. Only for requests that
+   * the access rules of the user's application credential do not allow.
+   */
+  denied?: true
   /** Why, in words an operator can act on; goes to `status.reason`. */
   reason: string
 }

@@ -192,11 +192,15 @@ export function parseSubjectAccessReviewBySchema (body: unknown): ParsedSubjectA
 
 /**
  * The answer, in the version asked. Only apiVersion, kind and status (the spec is not echoed).
- * `status.denied` is never set: a "no" from us is "no opinion", so a later authorizer in
- * --authorization-mode can still allow the request.
+ * A "no" from the policy is "no opinion" (no `status.denied`), so a later authorizer in
+ * --authorization-mode can still allow the request; only a request that the user's application
+ * credential access rules do not allow is denied outright.
  */
 export function subjectAccessReviewResponse (apiVersion: string, decision: Decision): object {
-  return { apiVersion, kind: 'SubjectAccessReview', status: { allowed: decision.allowed, reason: decision.reason } }
+  const status = decision.denied === true
+    ? { allowed: false, denied: true, reason: decision.reason }
+    : { allowed: decision.allowed, reason: decision.reason }
+  return { apiVersion, kind: 'SubjectAccessReview', status }
 }
 
 /** subjectAccessReviewResponse() as JSON text, kept per cached decision (see answerTexts). */

@@ -14,6 +14,7 @@ export const GEN_APISERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'ca-file', type: 'string', help: 'PEM CA bundle that signed the webhook\'s serving certificate (required; embedded as certificate-authority-data)' },
   { name: 'client-cert-file', type: 'string', help: 'PEM client certificate kube-apiserver presents to the webhook (use with the server\'s --client-ca-file)' },
   { name: 'client-key-file', type: 'string', help: 'PEM private key of --client-cert-file' },
+  { name: 'embed-client-cert', type: 'bool', default: 'true', help: 'Embed the client pair in the kubeconfigs (client-certificate-data); =false writes it as two files under --config-dir that the kubeconfigs name by path' },
   { name: 'out-dir', type: 'string', help: 'Directory to write the files to (required; created, mode 0700)' },
   { name: 'config-dir', type: 'string', default: DEFAULT_CONFIG_DIR, help: 'Absolute directory where the files will be on the control-plane nodes (used in the flags and in the authorization config)' },
   { name: 'kubernetes-version', type: 'string', default: '1.32', help: 'kube-apiserver version (1.30+: structured AuthorizationConfiguration; older: legacy --authorization-webhook-* flags)' },
@@ -101,6 +102,12 @@ export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, ou
     if (Date.parse(leaf.validTo) < now) throw new UsageError(`--client-cert-file: expired on ${leaf.validTo}`)
   }
 
+  const embedClientCert = getBool(p, 'embed-client-cert') ?? true
+  if (clientCertPem === undefined) {
+    warnings.push('no --client-cert-file/--client-key-file: kube-apiserver will present no client certificate, so a webhook started with --client-ca-file (as deploy/ does) refuses its reviews (401), and one started without it answers anyone who can reach it')
+    if (!embedClientCert) throw new UsageError('--embed-client-cert=false needs --client-cert-file and --client-key-file')
+  }
+
   const outDir = getString(p, 'out-dir')
   if (outDir === undefined) throw new UsageError('--out-dir is required')
   const configDir = (getString(p, 'config-dir') ?? DEFAULT_CONFIG_DIR).replace(/\/+$/, '')
@@ -125,7 +132,7 @@ export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, ou
     input: {
       webhookUrl: url,
       caPem,
-      ...(clientCertPem !== undefined ? { clientCertPem, clientKeyPem } : {}),
+      ...(clientCertPem !== undefined ? { clientCertPem, clientKeyPem, embedClientCert } : {}),
       configDir,
       kubernetesVersion,
       authz: authz as AuthzMode,

@@ -27,6 +27,11 @@ export interface ApiserverConfigInput {
   /** PEM client certificate and key kube-apiserver presents to the webhook (optional). */
   clientCertPem?: string
   clientKeyPem?: string
+  /**
+   * false: the client pair is written as files of its own (CLIENT_CERT_FILE, CLIENT_KEY_FILE) that
+   * the kubeconfigs name by path under configDir; true (default): embedded as -data.
+   */
+  embedClientCert?: boolean
   /** Absolute directory where the files will be on the control-plane nodes. */
   configDir: string
   /** Target kube-apiserver minor version, e.g. { major: 1, minor: 32 }. */
@@ -63,6 +68,9 @@ export interface ApiserverConfigOutput {
 export const AUTHN_KUBECONFIG = 'authn-webhook.kubeconfig'
 export const AUTHZ_KUBECONFIG = 'authz-webhook.kubeconfig'
 export const AUTHZ_CONFIG = 'authorization-config.yaml'
+/** The client pair's file names when it is not embedded (--embed-client-cert=false). */
+export const CLIENT_CERT_FILE = 'apiserver-webhook-client.crt'
+export const CLIENT_KEY_FILE = 'apiserver-webhook-client.key'
 
 /**
  * CEL conditions (all must be true) for a SubjectAccessReview to reach the webhook: service
@@ -87,7 +95,8 @@ export function formatDuration (ms: number): string {
   return `${h > 0 ? `${h}h` : ''}${m > 0 ? `${m}m` : ''}${s > 0 ? `${s}s` : ''}`
 }
 
-const b64 = (pem: string): string => Buffer.from(pem.endsWith('\n') ? pem : `${pem}\n`, 'utf8').toString('base64')
+const pemText = (pem: string): string => pem.endsWith('\n') ? pem : `${pem}\n`
+const b64 = (pem: string): string => Buffer.from(pemText(pem), 'utf8').toString('base64')
 
 function yamlString (s: string): string {
   return JSON.stringify(s)
@@ -110,7 +119,11 @@ export function webhookKubeconfig (name: string, input: ApiserverConfigInput): s
     'users:',
     '- name: kube-apiserver'
   ]
-  if (input.clientCertPem !== undefined && input.clientKeyPem !== undefined) {
+  if (input.clientCertPem !== undefined && input.clientKeyPem !== undefined && input.embedClientCert === false) {
+    lines.push('  user:',
+      `    client-certificate: ${yamlString(`${input.configDir}/${CLIENT_CERT_FILE}`)}`,
+      `    client-key: ${yamlString(`${input.configDir}/${CLIENT_KEY_FILE}`)}`)
+  } else if (input.clientCertPem !== undefined && input.clientKeyPem !== undefined) {
     lines.push('  user:',
       `    client-certificate-data: ${b64(input.clientCertPem)}`,
       `    client-key-data: ${b64(input.clientKeyPem)}`)
@@ -173,10 +186,17 @@ export function authorizationConfiguration (input: ApiserverConfigInput, apiVers
 
 export function generateApiserverConfig (input: ApiserverConfigInput): ApiserverConfigOutput {
   const dir = input.configDir
-  const withKey = input.clientKeyPem !== undefined
+  const withClient = input.clientCertPem !== undefined && input.clientKeyPem !== undefined
+  const keyAsFile = withClient && input.embedClientCert === false
+  // A kubeconfig holding the client key is 0600; one naming the key's file need not be.
+  const withKey = withClient && !keyAsFile
   const files: GeneratedFile[] = [
     { name: AUTHN_KUBECONFIG, content: webhookKubeconfig('keystone-authn', input), mode: withKey ? 0o600 : 0o644 }
   ]
+  if (keyAsFile) {
+    files.push({ name: CLIENT_CERT_FILE, content: pemText(input.clientCertPem as string), mode: 0o644 },
+      { name: CLIENT_KEY_FILE, content: pemText(input.clientKeyPem as string), mode: 0o600 })
+  }
   const flags = [
     `--authentication-token-webhook-config-file=${dir}/${AUTHN_KUBECONFIG}`,
     '--authentication-token-webhook-version=v1',
@@ -219,6 +239,17 @@ export function generateApiserverConfig (input: ApiserverConfigInput): Apiserver
   const isIp = /^[\d.]+$/.test(host) || host.includes(':')
   notes.push(`The webhook's serving certificate must be signed by this CA and list ${isIp ? 'IP' : 'DNS'}:${host} in its subjectAltName.`)
   if (withKey) notes.push('The kubeconfigs contain the client key: keep them root-only (mode 0600).')
+  if (keyAsFile) {
+    notes.push(`The kubeconfigs name the client pair by path: ${dir}/${CLIENT_CERT_FILE} and ${dir}/${CLIENT_KEY_FILE} ` +
+      '(keep the key root-only, mode 0600). To renew it, replace these two files and restart kube-apiserver; the kubeconfigs stay.')
+  }
+  if (withClient) {
+    notes.push('kube-apiserver presents the client certificate to the webhook: start the webhook with --client-ca-file naming the CA ' +
+      'that signed it (deploy/ does), so that nothing else can have tokens checked.')
+  } else {
+    notes.push('No client certificate: kube-apiserver presents none, so a webhook started with --client-ca-file (as deploy/ does) ' +
+      'refuses its reviews (401), and one started without answers anyone who reaches it. Give --client-cert-file and --client-key-file.')
+  }
   notes.push(`Copy the files to ${dir}/ on every control-plane node and mount that directory read-only into the kube-apiserver pod.`)
   return { files, flags, removeFlags, notes, ...(version !== undefined ? { authorizationConfigVersion: version } : {}) }
 }

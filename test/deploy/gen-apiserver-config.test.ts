@@ -164,6 +164,31 @@ t.test('webhook kubeconfigs: kubeconfig v1, loadable by client-go, with the give
   const kc = Kubeconfig.parse(parseYaml(readFileSync(join(noClient.dir, 'authn-webhook.kubeconfig'), 'utf8')))
   t.same(kc.users[0]?.user, {}, 'no client certificate: no credentials')
   t.equal(statSync(join(noClient.dir, 'authn-webhook.kubeconfig')).mode & 0o777, 0o644)
+  t.match(noClient.stderr, /^warning: no --client-cert-file\/--client-key-file: .*--client-ca-file \(as deploy\/ does\) refuses its reviews \(401\)/, 'without a client pair: a warning says what it means')
+  t.match(noClient.stdout, /No client certificate/)
+})
+
+t.test('--embed-client-cert=false: the kubeconfigs name the client pair by path, written next to them', async t => {
+  const r = gen(['--ca-file', certs.caFile, '--client-cert-file', certs.clientCertFile, '--client-key-file', certs.clientKeyFile, '--embed-client-cert=false', '--config-dir', '/etc/kubernetes/keystone-auth'])
+  t.equal(r.status, 0, r.stderr)
+  t.equal(r.stderr, '')
+  t.equal(readFileSync(join(r.dir, 'apiserver-webhook-client.crt'), 'utf8'), readFileSync(certs.clientCertFile, 'utf8'), 'the certificate, as given')
+  t.equal(readFileSync(join(r.dir, 'apiserver-webhook-client.key'), 'utf8'), readFileSync(certs.clientKeyFile, 'utf8'), 'the key, as given')
+  t.equal(statSync(join(r.dir, 'apiserver-webhook-client.key')).mode & 0o777, 0o600, 'key 0600')
+  for (const f of ['authn-webhook.kubeconfig', 'authz-webhook.kubeconfig']) {
+    const text = readFileSync(join(r.dir, f), 'utf8')
+    const kc = Kubeconfig.parse(parseYaml(text))
+    t.same(kc.users[0]?.user, {
+      'client-certificate': '/etc/kubernetes/keystone-auth/apiserver-webhook-client.crt',
+      'client-key': '/etc/kubernetes/keystone-auth/apiserver-webhook-client.key'
+    }, `${f}: absolute paths under --config-dir`)
+    t.notMatch(text, /PRIVATE KEY|client-key-data/, `${f}: no key inside`)
+    t.equal(statSync(join(r.dir, f)).mode & 0o777, 0o644, `${f}: 0644 (it holds no secret)`)
+  }
+  t.match(r.stdout, /apiserver-webhook-client\.crt[\s\S]*apiserver-webhook-client\.key/, 'listed among the files to copy')
+  const bad = gen(['--ca-file', certs.caFile, '--embed-client-cert=false'])
+  t.equal(bad.status, 2)
+  t.match(bad.stderr, /--embed-client-cert=false needs --client-cert-file/)
 })
 
 t.test('the kubeconfig\'s TLS material works against the real server (client certificate required)', async t => {
@@ -189,6 +214,21 @@ t.test('the kubeconfig\'s TLS material works against the real server (client cer
   // an HTTP error from the server still proves the connection, an x509/TLS error would not).
   t.notMatch(ok, /x509|tls|certificate|Unable to connect/i, 'TLS handshake succeeds with the generated kubeconfig')
   t.match(ok, /Error from server|authenticated/, 'the server answered')
+
+  // The pair by path (--embed-client-cert=false), with --config-dir where the files are.
+  const byPath = join(mkdtempSync(join(tmpdir(), 'ksa-gen-')), 'etc-keystone-auth')
+  const paths = gen(['--ca-file', certs.caFile, '--client-cert-file', certs.clientCertFile, '--client-key-file', certs.clientKeyFile, '--embed-client-cert=false',
+    '--out-dir', byPath, '--config-dir', byPath, '--webhook-url', `${server.url}/webhook`])
+  t.equal(paths.status, 0, paths.stderr)
+  const viaPaths = await post(join(byPath, 'authn-webhook.kubeconfig'))
+  t.notMatch(viaPaths, /x509|tls|certificate|Unable to connect|Unauthorized/i, 'the client pair named by path is presented too')
+  t.match(viaPaths, /Error from server|authenticated/)
+
+  // The serving certificate comes from the same CA but is not a client certificate (serverAuth
+  // only): the operator guide signs both with one CA.
+  const servingAsClient = gen(['--ca-file', certs.caFile, '--client-cert-file', certs.certFile, '--client-key-file', certs.keyFile, '--webhook-url', `${server.url}/webhook`])
+  t.equal(servingAsClient.status, 0, servingAsClient.stderr)
+  t.match(await post(join(servingAsClient.dir, 'authn-webhook.kubeconfig')), /--client-ca-file is required \(INVALID_PURPOSE\)/, 'the serving certificate is refused as a client certificate')
 
   const noClient = gen(['--ca-file', certs.caFile, '--webhook-url', `${server.url}/webhook`])
   const refused = await post(join(noClient.dir, 'authn-webhook.kubeconfig'))
@@ -290,7 +330,7 @@ t.test('bad input: one line naming the flag, exit 2, nothing written', async t =
   }
   const help = gen(['--help'])
   t.equal(help.status, 0)
-  for (const f of ['--webhook-url', '--ca-file', '--client-cert-file', '--client-key-file', '--out-dir', '--kubernetes-version', '--authorization', '--failure-policy']) t.match(help.stdout, f)
+  for (const f of ['--webhook-url', '--ca-file', '--client-cert-file', '--client-key-file', '--embed-client-cert', '--out-dir', '--kubernetes-version', '--authorization', '--failure-policy']) t.match(help.stdout, f)
   const top = spawnSync('env', ['-u', 'NODE_OPTIONS', BIN, 'gen', 'nothing'], { encoding: 'utf8' })
   t.equal(top.status, 2)
   t.match(top.stderr, /unknown target/)

@@ -9,6 +9,9 @@ import { KeystoneBusyError, ValidationLimit } from '../../src/authn/validation-l
 import { KeystoneUnavailableError } from '../../src/errors.js'
 import type { KeystoneClient } from '../../src/keystone/client.js'
 import type { TokenInfo } from '../../src/keystone/types.js'
+import { parseFlags } from '../../src/cli/flags.js'
+import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
+import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
 
 const info = (name: string): TokenInfo => ({
   user: { id: `id-${name}`, name },
@@ -151,4 +154,16 @@ t.test('ValidationLimit: first come first served, a slot is given back when the 
   t.equal(many.length, 100, 'no bound')
   t.throws(() => new ValidationLimit(-1), RangeError)
   t.throws(() => new ValidationLimit(1.5), RangeError)
+})
+
+t.test('server options: defaults 32 validations at once and 1000 rejected tokens; flags and env set them', async t => {
+  const base = ['--tls-cert-file', 'c', '--tls-private-key-file', 'k', '--keystone-url', 'https://k:5000/v3']
+  const o = serverOptionsFrom(parseFlags(SERVER_FLAGS, base, {}))
+  t.equal(o['keystone-max-inflight'], 32)
+  t.equal(o['token-cache-negative-size'], 1000)
+  t.equal(o['token-cache-size'], 10_000, 'the valid-token cache keeps its size')
+  const env = serverOptionsFrom(parseFlags(SERVER_FLAGS, base, { KEYSTONE_MAX_INFLIGHT: '0', KEYSTONE_TOKEN_CACHE_NEGATIVE_SIZE: '50' }))
+  t.same([env['keystone-max-inflight'], env['token-cache-negative-size']], [0, 50], '0 = no bound; from env')
+  const flags = serverOptionsFrom(parseFlags(SERVER_FLAGS, [...base, '--keystone-max-inflight', '8', '--token-cache-negative-size', '0'], { KEYSTONE_MAX_INFLIGHT: '64' }))
+  t.same([flags['keystone-max-inflight'], flags['token-cache-negative-size']], [8, 0], 'a flag wins over its env var')
 })

@@ -48,6 +48,7 @@ export type ScopeRequest =
   | { project: { name: string, domain: DomainSel } }
   | { domain: DomainSel }
   | { system: true }
+  | { trust: { id: string } }
   | 'unscoped'
 
 export interface IssuedToken {

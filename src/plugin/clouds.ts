@@ -21,6 +21,13 @@ export interface CloudEntry {
   project_domain_id?: string
   domain_name?: string
   domain_id?: string
+  /** gophercloud/openstacksdk: the domain ID of the user and project when none is named. */
+  default_domain?: string
+  /** keystoneauth's names of the same. */
+  default_domain_id?: string
+  default_domain_name?: string
+  system_scope?: string
+  trust_id?: string
   application_credential_id?: string
   application_credential_name?: string
   application_credential_secret?: string
@@ -78,6 +85,7 @@ async function loadClouds (path: string): Promise<Record<string, unknown>> {
 
 const STRING_KEYS = ['auth_url', 'username', 'user_id', 'password', 'project_name', 'project_id', 'user_domain_name',
   'user_domain_id', 'project_domain_name', 'project_domain_id', 'domain_name', 'domain_id',
+  'default_domain', 'default_domain_id', 'default_domain_name', 'system_scope', 'trust_id',
   'application_credential_id', 'application_credential_name', 'application_credential_secret', 'token',
   'identity_provider', 'protocol'] as const
 

@@ -3,7 +3,7 @@ import { TokenCache, type CacheEntry } from './cache.js'
 import type { Prompter } from './prompt.js'
 import {
   cacheKey, describeIdentity, describeProject, hintFor, loginRequest, methodOf, missingSettings,
-  normalizeAuthUrl, type Field, type Settings
+  normalizeAuthUrl, scopeOf, type Field, type Settings
 } from './settings.js'
 
 // Getting a token for kubectl: from the cache when a good one is there, otherwise by logging in to
@@ -252,6 +252,9 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME|SSL|EPROTO/
 export function explainLoginError (err: unknown, s: Settings, authUrl: string): Error {
   const who = describeIdentity(s)
   const method = methodOf(s)
+  if (err instanceof KsaError && err.code === 'KSA_ERR_NO_KEYSTONE_V3') {
+    return new LoginFailedError(err.code, `${err.message}: check --keystone-url/OS_AUTH_URL`)
+  }
   if (err instanceof KeystoneRejectedError) {
     if (err.status === 401 || err.status === 404) {
       let msg: string
@@ -260,7 +263,7 @@ export function explainLoginError (err: unknown, s: Settings, authUrl: string): 
       } else if (method === 'application_credential') {
         msg = `Keystone at ${authUrl} rejected ${who}: wrong secret, or the credential expired or was deleted`
       } else {
-        msg = `Keystone at ${authUrl} rejected ${who} for ${describeProject(s)}: the token expired or was revoked, or gives no access to that project`
+        msg = `Keystone at ${authUrl} rejected ${who} for ${describeProject(s)}: the token expired or was revoked, or gives no access to ${scopeOf(s) === 'project' ? 'that project' : 'it'}`
       }
       return new LoginFailedError('KSA_ERR_KEYSTONE_REJECTED', msg)
     }

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { getBool, getList, getString, parseDuration, type ParsedFlags } from '../cli/flags.js'
 import { ConfigError, KsaError, UsageError, errorMessage } from '../errors.js'
 import { completeSettings, liteOptions, login } from './get-token.js'
-import { methodOf, normalizeAuthUrl, type Settings } from './settings.js'
+import { methodOf, normalizeAuthUrl, scopeOf, type Settings } from './settings.js'
 
 // `client-keystone-auth kubeconfig`: the "download kubeconfig" button as a command. It writes (or
 // merges) a cluster, a user whose exec stanza runs this plugin, and a context. With
@@ -80,7 +80,13 @@ function envFromSettings (s: Settings, authUrl: string, p?: ParsedFlags): ExecEn
   } else {
     if (s.userId !== undefined) add('OS_USER_ID', s.userId.value)
     else add('OS_USERNAME', s.userName?.value)
-    if (s.projectId !== undefined) add('OS_PROJECT_ID', s.projectId.value)
+    const scope = scopeOf(s)
+    if (scope === 'trust') add('OS_TRUST_ID', s.trustId?.value)
+    else if (scope === 'system') add('OS_SYSTEM_SCOPE', 'all')
+    else if (scope === 'domain' && s.domainScope !== undefined) {
+      if ('id' in s.domainScope.sel) add('OS_DOMAIN_ID', s.domainScope.sel.id)
+      else add('OS_DOMAIN_NAME', s.domainScope.sel.name)
+    } else if (s.projectId !== undefined) add('OS_PROJECT_ID', s.projectId.value)
     else add('OS_PROJECT_NAME', s.projectName?.value)
   }
   const needUserDomain = s.userId === undefined && (method === 'password' || (method === 'application_credential' && s.appCredId === undefined))
@@ -88,7 +94,7 @@ function envFromSettings (s: Settings, authUrl: string, p?: ParsedFlags): ExecEn
     if ('id' in s.userDomain.sel) add('OS_USER_DOMAIN_ID', s.userDomain.sel.id)
     else add('OS_USER_DOMAIN_NAME', s.userDomain.sel.name)
   }
-  if (method !== 'application_credential' && s.projectId === undefined) {
+  if (method !== 'application_credential' && s.projectId === undefined && scopeOf(s) === 'project') {
     const d = s.projectDomain?.sel ?? s.userDomain?.sel
     if (d !== undefined) {
       if ('id' in d) add('OS_PROJECT_DOMAIN_ID', d.id)

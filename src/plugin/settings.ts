@@ -6,9 +6,14 @@ import type { AuthMethod, DomainSel, ScopeRequest, UserRef } from '../keystone/t
 import type { CloudEntry } from './clouds.js'
 
 // Turns flags, env and a clouds.yaml entry into one login: which method, which user or credential,
-// which project, and what is still missing. Precedence per setting: flag, then env, then clouds.yaml.
-// A more specific setting wins over --domain-name/OS_DOMAIN_NAME at the same level, as in the Go
-// plugin, where the one domain name serves for both the user and the project.
+// which scope, and what is still missing. Precedence per setting: flag, then env, then clouds.yaml.
+// Domains, at each level: the specific setting (OS_USER_DOMAIN_*, OS_PROJECT_DOMAIN_*), then
+// OS_DOMAIN_ID/OS_DOMAIN_NAME (--domain-name), then OS_DEFAULT_DOMAIN_ID/OS_DEFAULT_DOMAIN/
+// OS_DEFAULT_DOMAIN_NAME; an id before a name. This is gophercloud clientconfig's
+// setDomainIfNeeded, which the Go plugin uses, where the one domain serves for both the user and
+// the project. The scope: a trust, else the project, else the system (OS_SYSTEM_SCOPE), else the
+// domain of OS_DOMAIN_ID/OS_DOMAIN_NAME (clientconfig's v3auth: no project gives a domain or
+// system scope, the system winning).
 
 export interface Value { value: string, source: string }
 
@@ -20,6 +25,12 @@ export interface Settings {
   projectName?: Value
   projectId?: Value
   projectDomain?: { sel: DomainSel, source: string }
+  /** OS_DOMAIN_ID / OS_DOMAIN_NAME (--domain-name): without a project, the domain of a domain-scoped token. */
+  domainScope?: { sel: DomainSel, source: string }
+  /** OS_SYSTEM_SCOPE: any non-empty value asks for a system-scoped token (`all`), as in gophercloud. */
+  systemScope?: Value
+  /** OS_TRUST_ID: a trust-scoped token (the user logging in is the trustee). */
+  trustId?: Value
   password?: Value
   token?: Value
   appCredId?: Value
@@ -83,21 +94,30 @@ export function resolveSettings (p: ParsedFlags, cloud?: CloudEntry): Settings {
     }
     return undefined
   }
+  const get = (level: Level, flag: string, key: keyof CloudEntry): Value | undefined =>
+    level === 'cloud' ? fromCloud(cloud, key) : fromFlags(p, flag, level)
+  // The domain settings of a level, most specific first; an id before a name.
   const domain = (idFlag: string, nameFlag: string, idKey: keyof CloudEntry, nameKey: keyof CloudEntry): Settings['userDomain'] => {
+    const chain: Array<[string, keyof CloudEntry, 'id' | 'name']> = [
+      [idFlag, idKey, 'id'], [nameFlag, nameKey, 'name'],
+      ['domain-id', 'domain_id', 'id'], ['domain-name', 'domain_name', 'name'],
+      ['default-domain-id', 'default_domain_id', 'id'], ['default-domain-id', 'default_domain', 'id'],
+      ['default-domain-name', 'default_domain_name', 'name']
+    ]
     for (const level of LEVELS) {
-      const get = (flag: string, key: keyof CloudEntry): Value | undefined =>
-        level === 'cloud' ? fromCloud(cloud, key) : fromFlags(p, flag, level)
-      const id = get(idFlag, idKey)
-      if (id !== undefined) return { sel: { id: id.value }, source: id.source }
-      const name = get(nameFlag, nameKey)
-      if (name !== undefined) return { sel: { name: name.value }, source: name.source }
-      const gen = get('domain-name', 'domain_name')
-      if (gen !== undefined) return { sel: { name: gen.value }, source: gen.source }
-      // clouds.yaml's domain_id (there is no --domain-id flag in the Go plugin).
-      if (level === 'cloud') {
-        const genId = fromCloud(cloud, 'domain_id')
-        if (genId !== undefined) return { sel: { id: genId.value }, source: genId.source }
+      for (const [flag, key, kind] of chain) {
+        const v = get(level, flag, key)
+        if (v !== undefined) return { sel: kind === 'id' ? { id: v.value } : { name: v.value }, source: v.source }
       }
+    }
+    return undefined
+  }
+  const domainScope = (): Settings['domainScope'] => {
+    for (const level of LEVELS) {
+      const id = get(level, 'domain-id', 'domain_id')
+      if (id !== undefined) return { sel: { id: id.value }, source: id.source }
+      const name = get(level, 'domain-name', 'domain_name')
+      if (name !== undefined) return { sel: { name: name.value }, source: name.source }
     }
     return undefined
   }
@@ -110,6 +130,9 @@ export function resolveSettings (p: ParsedFlags, cloud?: CloudEntry): Settings {
   set('projectName', one('project-name', 'project_name'))
   set('projectId', one('project-id', 'project_id'))
   set('projectDomain', domain('project-domain-id', 'project-domain-name', 'project_domain_id', 'project_domain_name'))
+  set('domainScope', domainScope())
+  set('systemScope', one('system-scope', 'system_scope'))
+  set('trustId', one('trust-id', 'trust_id'))
   set('password', one('password', 'password'))
   set('token', one('token', 'token'))
   set('appCredId', one('application-credential-id', 'application_credential_id'))
@@ -121,7 +144,6 @@ export function resolveSettings (p: ParsedFlags, cloud?: CloudEntry): Settings {
   set('authType', one('auth-type', 'auth_type'))
   set('identityProvider', one('identity-provider', 'identity_provider'))
   set('protocol', one('protocol', 'protocol'))
-  // A project given by id at a higher level than a name wins; by the same level the id wins too.
   return s
 }
 
@@ -130,6 +152,17 @@ export type Method = 'password' | 'application_credential' | 'token' | 'websso'
 /** auth_type values (keystoneauth's naming, and the short form) that select the browser login. */
 export function isWebssoAuthType (v: string | undefined): boolean {
   return v !== undefined && ['v3websso', 'websso'].includes(v.toLowerCase())
+}
+
+/** What a password or token login is scoped to; `none` when nothing names a scope. */
+export type ScopeKind = 'trust' | 'project' | 'system' | 'domain' | 'none'
+
+export function scopeOf (s: Settings): ScopeKind {
+  if (s.trustId !== undefined) return 'trust'
+  if (s.projectId !== undefined || s.projectName !== undefined) return 'project'
+  if (s.systemScope !== undefined) return 'system'
+  if (s.domainScope !== undefined) return 'domain'
+  return 'none'
 }
 
 export function methodOf (s: Settings): Method {
@@ -157,10 +190,9 @@ export function missingSettings (s: Settings): Missing[] {
     if (s.userName === undefined) out.push('userName')
   }
   if (method !== 'application_credential') {
-    if (s.projectId === undefined) {
-      if (s.projectName === undefined) out.push('projectName')
-      else if (projectDomainOf(s) === undefined && !out.includes('userDomain')) out.push('userDomain')
-    }
+    const scope = scopeOf(s)
+    if (scope === 'none') out.push('projectName')
+    else if (scope === 'project' && s.projectId === undefined && projectDomainOf(s) === undefined && !out.includes('userDomain')) out.push('userDomain')
   }
   if (method === 'password' && s.password === undefined) out.push('password')
   if (method === 'application_credential' && s.appCredSecret === undefined) out.push('appCredSecret')
@@ -195,7 +227,14 @@ export function describeIdentity (s: Settings): string {
   return user
 }
 
+/** What the token is scoped to, for messages: "project demo in domain Default", "domain acme". */
 export function describeProject (s: Settings): string {
+  if (methodOf(s) !== 'websso' && methodOf(s) !== 'application_credential') {
+    const scope = scopeOf(s)
+    if (scope === 'trust') return `trust ${s.trustId?.value ?? ''}`
+    if (scope === 'system') return 'the system scope'
+    if (scope === 'domain') return `domain ${domainLabel(s.domainScope?.sel)}`
+  }
   if (s.projectId !== undefined) return `project id ${s.projectId.value}`
   if (s.projectName !== undefined) {
     const d = projectDomainOf(s)
@@ -220,7 +259,12 @@ export function cacheKey (s: Settings): string {
   } else {
     if (method === 'password') parts.push(userRef(s))
     else parts.push({ token: createHash('sha256').update(s.token?.value ?? '').digest('hex') })
-    parts.push(s.projectId !== undefined ? { id: s.projectId.value } : { name: s.projectName?.value, domain: projectDomainOf(s) })
+    // A project keeps the key it had before other scopes existed (cached tokens stay found).
+    const scope = scopeOf(s)
+    if (scope === 'trust') parts.push({ trust: s.trustId?.value })
+    else if (scope === 'system') parts.push({ system: 'all' })
+    else if (scope === 'domain') parts.push({ domainScope: s.domainScope?.sel })
+    else parts.push(s.projectId !== undefined ? { id: s.projectId.value } : { name: s.projectName?.value, domain: projectDomainOf(s) })
   }
   parts.push(tlsPart(s))
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
@@ -255,7 +299,11 @@ export function loginRequest (s: Settings): { auth: AuthMethod, scope?: ScopeReq
     return { auth: { method, name: s.appCredName?.value ?? '', user: userRef(s), secret } }
   }
   let scope: ScopeRequest
-  if (s.projectId !== undefined) scope = { project: { id: s.projectId.value } }
+  const kind = scopeOf(s)
+  if (kind === 'trust') scope = { trust: { id: s.trustId?.value ?? '' } }
+  else if (kind === 'system') scope = { system: true }
+  else if (kind === 'domain') scope = { domain: s.domainScope?.sel ?? { name: 'Default' } }
+  else if (s.projectId !== undefined) scope = { project: { id: s.projectId.value } }
   else scope = { project: { name: s.projectName?.value ?? '', domain: projectDomainOf(s) ?? { name: 'Default' } } }
   if (method === 'token') return { auth: { method, token: s.token?.value ?? '' }, scope }
   return { auth: { method, user: userRef(s), password: s.password?.value ?? '' }, scope }

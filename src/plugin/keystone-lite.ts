@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { isIP, type Socket } from 'node:net'
 import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
-import { authRequestBody } from '../keystone/auth-request.js'
+import { authRequestBody, notKeystoneAnswer, versionProblem } from '../keystone/auth-request.js'
 import type { AuthMethod, ScopeRequest } from '../keystone/types.js'
 import { proxyAuthorization, proxyFor, shownProxy } from '../keystone/proxy.js'
 
@@ -152,8 +152,38 @@ export async function issueToken (o: LiteOptions, auth: AuthMethod, scope?: Scop
     return out
   }
   const msg = keystoneMessage(res.body)
-  if (res.status >= 400 && res.status < 500) throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
+  if (res.status >= 400 && res.status < 500) {
+    // Keystone answers 404 for an unknown credential too; a wrong URL (a path that is no v3 API)
+    // answers 404 as well, or some other page: the version document tells them apart.
+    if (res.status === 404 || notKeystoneAnswer(res.body)) {
+      const problem = await apiProblem(o)
+      if (problem !== undefined) throw new KsaError('KSA_ERR_NO_KEYSTONE_V3', problem)
+    }
+    throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
+  }
   throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/**
+ * Why `o.url` is not a Keystone v3 API (`no Keystone v3 API at URL (HTTP 404)`), from a GET of
+ * its version document (one redirect followed); undefined when it is one, or when that cannot
+ * be told (no answer, 5xx).
+ */
+export async function apiProblem (o: LiteOptions): Promise<string | undefined> {
+  try {
+    let res = await call(o, 'GET', '', {})
+    const raw = res.headers.location
+    const location = Array.isArray(raw) ? raw[0] : raw
+    if (REDIRECTS.has(res.status) && location !== undefined) {
+      res = await call({ ...o, url: new URL(location, o.url + '/').href }, 'GET', '', {})
+    }
+    if (res.status >= 500) return undefined
+    return versionProblem(o.url, res.status, res.body)
+  } catch {
+    return undefined
+  }
 }
 
 /** Self-validation: true when valid, false when Keystone says it is not (401/404); throws when it cannot say. */

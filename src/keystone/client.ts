@@ -4,7 +4,7 @@ import type { z } from 'zod'
 import { KeystoneRejectedError, KeystoneUnavailableError, errorMessage } from '../errors.js'
 import { USER_AGENT } from '../version.js'
 import { GroupBody, GroupsBody, ProjectsBody, TokenBody } from './wire.js'
-import { authRequestBody, normalizeKeystoneUrl } from './auth-request.js'
+import { authRequestBody, normalizeKeystoneUrl, notKeystoneAnswer, versionProblem } from './auth-request.js'
 import { shownProxy } from './proxy.js'
 import type { AuthMethod, Group, IssuedToken, NamedRef, ScopeRequest, TokenInfo } from './types.js'
 
@@ -30,7 +30,16 @@ export interface KeystoneClientOptions {
   dispatcher?: Dispatcher
   /** Called after every HTTP exchange with Keystone, for metrics. */
   onCall?: (call: KeystoneCall) => void
+  /**
+   * Called when the answer to "is there a Keystone v3 API at the URL" changes (see checkApi):
+   * the reason (`no Keystone v3 API at URL (HTTP 404)`), or undefined once it is found.
+   */
+  onApiProblem?: (problem: string | undefined) => void
 }
+
+/** How often a 404 that may come from a wrong URL re-reads the version document, at most. */
+const API_RECHECK_MS = 5000
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
 
 export interface KeystoneCall {
   operation: 'validate' | 'groups' | 'group' | 'issue' | 'projects' | 'discovery' | 'other'
@@ -56,12 +65,18 @@ export class KeystoneClient {
   readonly #ownDispatcher: boolean
   readonly #userAgent: string
   readonly #onCall: ((call: KeystoneCall) => void) | undefined
+  readonly #onApiProblem: ((problem: string | undefined) => void) | undefined
+  /** Why the URL is not a Keystone v3 API, from the last version-document check; undefined: it is, or not checked. */
+  #apiProblem: string | undefined
+  #apiCheckedAt = 0
+  #apiCheck: Promise<string | undefined> | undefined
 
   constructor (opts: KeystoneClientOptions) {
     this.baseUrl = normalizeKeystoneUrl(opts.url)
     this.timeoutMs = opts.timeoutMs ?? 10_000
     this.#userAgent = [USER_AGENT, ...(opts.userAgent ?? [])].join(' ')
     this.#onCall = opts.onCall
+    this.#onApiProblem = opts.onApiProblem
     if (opts.dispatcher !== undefined) {
       this.#dispatcher = opts.dispatcher
       this.#ownDispatcher = false
@@ -106,6 +121,7 @@ export class KeystoneClient {
       'openstack-identity-access-rules': '1.0'
     })
     if (res.status === 200) return tokenInfoFrom(this.#parse(TokenBody, res, 'token validation'))
+    if (res.status === 404 || (res.status === 401 && authToken === subjectToken)) await this.#notFoundIsKeystone(res, 'token validation')
     if (res.status === 404) return null
     // 431: the token (sent in two headers) is too large for Keystone or its front end; no retry
     // can make it valid, so it is a rejected token, not an unavailable Keystone (HTTP 500).
@@ -176,16 +192,70 @@ export class KeystoneClient {
       return { token, expiresAt: info.expiresAt, info }
     }
     if (res.status >= 400 && res.status < 500) {
+      if (res.status === 404 || notKeystoneAnswer(res.body)) await this.#notFoundIsKeystone(res, 'login')
       const msg = keystoneErrorMessage(res.body)
       throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
     }
     throw this.#unexpected('login', res)
   }
 
-  /** GET of the version document: resolves on any answer below 500, for readiness probes. */
+  /** Why the URL is not a Keystone v3 API, as the last check found; undefined when it is (or was not checked). */
+  get apiProblem (): string | undefined {
+    return this.#apiProblem
+  }
+
+  /**
+   * Reads the version document (GET of the v3 root, one redirect followed) and remembers the
+   * outcome: undefined when it is Keystone's v3 document, else the reason, `no Keystone v3 API
+   * at URL (HTTP 404)`. Throws KeystoneUnavailableError when Keystone gives no answer or a 5xx
+   * (it is down, which says nothing about the URL; the last outcome is kept).
+   */
+  async checkApi (): Promise<string | undefined> {
+    this.#apiCheck ??= (async () => {
+      try {
+        let res = await this.#call('discovery', 'GET', this.baseUrl, {})
+        const location = headerValue(res.headers.location)
+        if (REDIRECTS.has(res.status) && location !== undefined) {
+          res = await this.#call('discovery', 'GET', new URL(location, this.baseUrl + '/').href, {})
+        }
+        if (res.status >= 500) throw this.#unexpected('version discovery', res)
+        const problem = versionProblem(this.baseUrl, res.status, res.body)
+        this.#apiCheckedAt = Date.now()
+        if (problem !== this.#apiProblem) {
+          this.#apiProblem = problem
+          this.#onApiProblem?.(problem)
+        }
+        return problem
+      } finally {
+        this.#apiCheck = undefined
+      }
+    })()
+    return await this.#apiCheck
+  }
+
+  /** GET of the version document, for readiness probes: see checkApi. */
   async probe (): Promise<void> {
-    const res = await this.#call('discovery', 'GET', '', {})
-    if (res.status >= 500) throw this.#unexpected('version discovery', res)
+    await this.checkApi()
+  }
+
+  /**
+   * A "not found" (or a self-validation 401) means the token or credential only when it came
+   * from Keystone's v3 API. Throws KeystoneUnavailableError when the URL is known not to be one,
+   * or when the answer is not Keystone's (an HTML page) and the version document says so or
+   * cannot be read: kube-apiserver must not cache a rejection that no token could have avoided.
+   */
+  async #notFoundIsKeystone (res: RawResponse, what: string): Promise<void> {
+    const foreign = notKeystoneAnswer(res.body)
+    if (this.#apiProblem === undefined && !foreign) return
+    let problem = this.#apiProblem
+    if (problem === undefined || Date.now() - this.#apiCheckedAt >= API_RECHECK_MS) {
+      try {
+        problem = await this.checkApi()
+      } catch (err) {
+        if (problem === undefined) throw new KeystoneUnavailableError(`Keystone at ${this.baseUrl} answered HTTP ${res.status} to the ${what} with a page that is not Keystone's, and its version document cannot be read: ${errorMessage(err)}`)
+      }
+    }
+    if (problem !== undefined) throw new KeystoneUnavailableError(problem)
   }
 
   /** Generic JSON call for the few other endpoints the plugin and sync need. */

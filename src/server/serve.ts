@@ -62,7 +62,8 @@ function readSecret (opts: ServerOptions, env: NodeJS.ProcessEnv): string | unde
 export async function startServer (opts: ServerOptions, { env, logger }: ServeEnv): Promise<RunningServer> {
   const metrics = new Metrics()
   const readiness = new Readiness()
-  const health = new KeystoneHealth()
+  // Not ready while the URL is no Keystone v3 API (the client, made below, checks that).
+  const health = new KeystoneHealth(undefined, () => keystone.apiProblem)
   // HTTPS_PROXY/HTTP_PROXY/NO_PROXY for Keystone, as the Go binary (Go's ProxyFromEnvironment).
   const keystoneProxy = proxyFor(new URL(normalizeKeystoneUrl(opts['keystone-url'])), env)
   if (keystoneProxy !== undefined) logger.info({ proxy: shownProxy(keystoneProxy) }, 'Keystone is reached through a proxy (HTTPS_PROXY/HTTP_PROXY)')
@@ -77,6 +78,12 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       metrics.keystoneDuration.observe({ operation: call.operation }, call.durationMs / 1000)
       if (call.status !== 'error' && call.status < 500) health.recordAnswer()
       else health.recordError(`Keystone ${call.operation} ${call.status === 'error' ? 'got no answer' : `answered ${call.status}`}`)
+    },
+    // A wrong --keystone-url (a path that is no Keystone v3 API) would otherwise look like every
+    // token being refused; it is logged when found (at start-up, or later) and when fixed.
+    onApiProblem: problem => {
+      if (problem !== undefined) logger.error({ keystone: opts['keystone-url'] }, `${problem}: check --keystone-url; until it is right, /readyz is not ready and new tokens get HTTP 500`)
+      else logger.info({ keystone: opts['keystone-url'] }, 'Keystone v3 API found')
     }
   })
 

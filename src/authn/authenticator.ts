@@ -7,8 +7,9 @@ import type { Group, TokenInfo, TokenScope } from '../keystone/types.js'
 import type { RoleMapping } from '../config/sync-config.js'
 import { applyRoleMappings, identityFrom, type UsernameFormat } from './identity.js'
 import { screenKeystoneNames } from './keystone-names.js'
+import { accessRulesGate, type AccessRulesOptions } from './access-rules-gate.js'
 import { tokenKey } from './token-key.js'
-import type { UserInfo } from './types.js'
+import { EXTRA_ACCESS_RULES, type UserInfo } from './types.js'
 import { KeystoneBusyError, ValidationLimit } from './validation-limit.js'
 
 export type ScopeKind = TokenScope['kind']
@@ -51,6 +52,8 @@ export interface AuthenticatorOptions {
    */
   maxInflight?: number
   onCache?: (event: CacheEvent) => void
+  /** Application-credential access rules: which service type we are, and whether we enforce them. */
+  accessRules?: AccessRulesOptions
   /** A validation refused because maxInflight were running and as many waiting. */
   onBusy?: () => void
 }
@@ -60,6 +63,8 @@ interface Validated {
   groups: Group[]
   /** The identity last answered for this token, and the role mappings it was built with. */
   answered?: { mappings: readonly RoleMapping[], user: UserInfo }
+  /** A restricted application credential's rules (`METHOD path`), carried to the authorizer. */
+  accessRules?: string[]
 }
 
 const NO_MAPPINGS: readonly RoleMapping[] = Object.freeze([])
@@ -103,6 +108,7 @@ export class Authenticator {
       negativeCacheMax: 1000,
       groupsCacheTtlMs: 60_000,
       maxInflight: 0,
+      accessRules: {},
       ...opts
     }
     const max = Math.max(1, this.#o.cacheMax)
@@ -175,7 +181,9 @@ export class Authenticator {
     const mappings = this.#o.getRoleMappings()
     let user = v.answered?.mappings === mappings ? v.answered.user : undefined
     if (user === undefined) {
-      user = frozen(applyRoleMappings(identityFrom(info, groups, this.#o.usernameFormat, { username: this.#o.usernamePrefix, groups: this.#o.groupsPrefix }), mappings))
+      const built = identityFrom(info, groups, this.#o.usernameFormat, { username: this.#o.usernamePrefix, groups: this.#o.groupsPrefix })
+      if (v.accessRules !== undefined) built.extra[EXTRA_ACCESS_RULES] = v.accessRules
+      user = frozen(applyRoleMappings(built, mappings))
       v.answered = { mappings, user }
     }
     return { authenticated: true, user, info, cached: fromCache }
@@ -204,7 +212,15 @@ export class Authenticator {
       else {
         // Names made by whoever manages users or groups in some domain: no system:, no project-id look-alikes.
         const screened = screenKeystoneNames(info, groups, this.#o.usernameFormat, this.#o.logger)
-        outcome = screened.ok ? { ok: true, v: { info, groups: screened.groups } } : { ok: false, reason: screened.reason }
+        const gate = accessRulesGate(info.accessRules, this.#o.accessRules)
+        if (!screened.ok) outcome = { ok: false, reason: screened.reason }
+        else if (!gate.ok) {
+          // Once per validation (the refusal is cached): an operator should see why a credential
+          // that Keystone accepts cannot reach Kubernetes.
+          this.#o.logger.warn({ user: info.user.id, applicationCredential: info.applicationCredentialId }, `token refused: ${gate.reason}`)
+          outcome = { ok: false, reason: gate.reason }
+        }
+        else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules } : { info, groups: screened.groups } }
       }
     }
     if (outcome.ok) {

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { UsageError, errorMessage } from '../errors.js'
 import {
-  DEFAULT_CONFIG_DIR, DEFAULT_WEBHOOK_URL, generateApiserverConfig,
+  DEFAULT_CONFIG_DIR, DEFAULT_WEBHOOK_URL, authorizationConfigVersion, generateApiserverConfig,
   type ApiserverConfigInput, type AuthzMode, type FailurePolicy
 } from '../config/apiserver-config.js'
 import { formatHelp, getString, getNumber, getBool, parseFlags, type FlagSpec } from './flags.js'
@@ -23,6 +23,7 @@ export const GEN_APISERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'authz-authorized-ttl', type: 'duration', default: '1m', help: 'How long kube-apiserver caches an allow from the webhook' },
   { name: 'authz-unauthorized-ttl', type: 'duration', default: '10s', help: 'How long kube-apiserver caches a deny from the webhook' },
   { name: 'authz-timeout', type: 'duration', default: '3s', help: 'Authorization webhook timeout (1ms to 30s)' },
+  { name: 'access-rules-enforce', type: 'bool', help: 'With the server\'s --access-rules-enforce: a first webhook authorizer, before Node and RBAC, for users whose application credential has access rules (Kubernetes 1.30+)' },
   { name: 'failure-policy', type: 'string', default: 'NoOpinion', help: 'When the authorization webhook fails: NoOpinion (later authorizers, then deny) or Deny' },
   { name: 'help', type: 'bool', short: 'h', help: 'Show this help' }
 ]
@@ -127,6 +128,10 @@ export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, ou
     (authzAuthorizedTtlMs === 0 || authzUnauthorizedTtlMs === 0)) {
     throw new UsageError('--authz-*-ttl: 0 (no cache) needs Kubernetes 1.34+ (cacheAuthorizedRequests); before that kube-apiserver reads 0 as its default TTL')
   }
+  const accessRulesEnforce = getBool(p, 'access-rules-enforce') === true
+  if (accessRulesEnforce && (authz !== 'webhook' || authorizationConfigVersion(kubernetesVersion) === undefined)) {
+    throw new UsageError('--access-rules-enforce needs --authorization webhook and Kubernetes 1.30+ (an AuthorizationConfiguration with the webhook before RBAC)')
+  }
   if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(p.positionals[0])}`)
   return {
     input: {
@@ -134,6 +139,7 @@ export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, ou
       caPem,
       ...(clientCertPem !== undefined ? { clientCertPem, clientKeyPem, embedClientCert } : {}),
       configDir,
+      ...(accessRulesEnforce ? { accessRulesEnforce } : {}),
       kubernetesVersion,
       authz: authz as AuthzMode,
       authnCacheTtlMs: ms('authn-cache-ttl', 60_000),

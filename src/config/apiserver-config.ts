@@ -34,6 +34,11 @@ export interface ApiserverConfigInput {
   embedClientCert?: boolean
   /** Absolute directory where the files will be on the control-plane nodes. */
   configDir: string
+  /**
+   * --access-rules-enforce: a first webhook authorizer, before Node and RBAC, asked only about
+   * users whose application credential has access rules; its explicit denies cannot be overridden.
+   */
+  accessRulesEnforce?: boolean
   /** Target kube-apiserver minor version, e.g. { major: 1, minor: 32 }. */
   kubernetesVersion: { major: number, minor: number }
   authz: AuthzMode
@@ -78,6 +83,11 @@ export const CLIENT_KEY_FILE = 'apiserver-webhook-client.key'
  * decided by Node and RBAC alone, so a webhook outage or a policy typo cannot lock them out, and
  * they add no load to the webhook or to Keystone.
  */
+/** Only users that the TokenReview answered with access rules reach the first authorizer. */
+export const ACCESS_RULES_MATCH_CONDITIONS: ReadonlyArray<{ expression: string }> = [
+  { expression: "has(request.extra) && 'alpha.kubernetes.io/identity/access-rules' in request.extra" }
+]
+
 export const MATCH_CONDITIONS: ReadonlyArray<{ expression: string }> = [
   { expression: "!request.user.startsWith('system:')" },
   { expression: "!has(request.groups) || !('system:serviceaccounts' in request.groups)" },
@@ -157,8 +167,33 @@ export function authorizationConfiguration (input: ApiserverConfigInput, apiVers
     '# no opinion, and (matchConditions) never for service accounts, nodes or other system: users.',
     `apiVersion: apiserver.config.k8s.io/${apiVersion}`,
     'kind: AuthorizationConfiguration',
-    'authorizers:',
-    '- type: Node',
+    'authorizers:'
+  ]
+  if (input.accessRulesEnforce === true) {
+    // Before Node and RBAC, so that an explicit deny for what a restricted credential's access
+    // rules do not allow is final; Deny on failure, so an outage does not lift the restriction.
+    lines.push('# First: users whose application credential has access rules (--access-rules-enforce). The',
+      '# webhook denies what their rules do not allow; what they allow goes on to Node, RBAC, keystone.',
+      '- type: Webhook',
+      '  name: keystone-access-rules',
+      '  webhook:',
+      `    timeout: ${formatDuration(input.authzTimeoutMs)}`,
+      '    subjectAccessReviewVersion: v1',
+      '    matchConditionSubjectAccessReviewVersion: v1',
+      '    failurePolicy: Deny',
+      `    authorizedTTL: ${formatDuration(input.authzAuthorizedTtlMs)}`,
+      `    unauthorizedTTL: ${formatDuration(input.authzUnauthorizedTtlMs)}`)
+    if (cacheFlags) {
+      lines.push(`    cacheAuthorizedRequests: ${input.authzAuthorizedTtlMs > 0}`,
+        `    cacheUnauthorizedRequests: ${input.authzUnauthorizedTtlMs > 0}`)
+    }
+    lines.push('    connectionInfo:',
+      '      type: KubeConfigFile',
+      `      kubeConfigFile: ${yamlString(kubeconfigPath)}`,
+      '    matchConditions:',
+      ...ACCESS_RULES_MATCH_CONDITIONS.map(c => `    - expression: ${yamlString(c.expression)}`))
+  }
+  lines.push('- type: Node',
     '  name: node',
     '- type: RBAC',
     '  name: rbac',
@@ -170,8 +205,7 @@ export function authorizationConfiguration (input: ApiserverConfigInput, apiVers
     '    matchConditionSubjectAccessReviewVersion: v1',
     `    failurePolicy: ${input.failurePolicy}`,
     `    authorizedTTL: ${formatDuration(input.authzAuthorizedTtlMs)}`,
-    `    unauthorizedTTL: ${formatDuration(input.authzUnauthorizedTtlMs)}`
-  ]
+    `    unauthorizedTTL: ${formatDuration(input.authzUnauthorizedTtlMs)}`)
   if (cacheFlags) {
     lines.push(`    cacheAuthorizedRequests: ${input.authzAuthorizedTtlMs > 0}`,
       `    cacheUnauthorizedRequests: ${input.authzUnauthorizedTtlMs > 0}`)

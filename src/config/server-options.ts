@@ -52,6 +52,8 @@ export const ServerOptions = z.object({
   'allowed-token-scopes': z.array(z.enum(SCOPE_KINDS as [string, ...string[]], { error: `each must be one of ${SCOPE_KINDS.join(', ')}` }))
     .min(1).default(['project']),
   'username-format': z.enum(USERNAME_FORMATS as [string, ...string[]], { error: `must be one of ${USERNAME_FORMATS.join(', ')}` }).default('name'),
+  'access-rules-service-type': z.string().min(1).optional(),
+  'access-rules-enforce': z.boolean().default(false),
   'username-prefix': z.string().default(''),
   'groups-prefix': z.string().default(''),
   'service-credential-id': z.string().min(1).optional(),
@@ -66,6 +68,9 @@ export const ServerOptions = z.object({
   const hasSecret = o['service-credential-secret'] !== undefined || o['service-credential-secret-file'] !== undefined
   if ((o['service-credential-id'] !== undefined) !== hasSecret) {
     ctx.addIssue({ code: 'custom', path: ['service-credential-id'], message: 'service mode needs both --service-credential-id and its secret (--service-credential-secret-file or KEYSTONE_SERVICE_CREDENTIAL_SECRET)' })
+  }
+  if (o['access-rules-enforce'] && o['access-rules-service-type'] === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['access-rules-enforce'], message: 'needs --access-rules-service-type (the service type the credentials\' rules name)' })
   }
 })
 

@@ -35,6 +35,12 @@ export interface KeystoneClientOptions {
    * the reason (`no Keystone v3 API at URL (HTTP 404)`), or undefined once it is found.
    */
   onApiProblem?: (problem: string | undefined) => void
+  /**
+   * --access-rules-service-type: tell Keystone we enforce application-credential access rules
+   * (so it validates such tokens and sends their rules). Unset: we do not claim to, and Keystone
+   * refuses those tokens (404), as it does for the Go binary.
+   */
+  accessRulesServiceType?: string | undefined
 }
 
 /** How often a 404 that may come from a wrong URL re-reads the version document, at most. */
@@ -66,6 +72,7 @@ export class KeystoneClient {
   readonly #userAgent: string
   readonly #onCall: ((call: KeystoneCall) => void) | undefined
   readonly #onApiProblem: ((problem: string | undefined) => void) | undefined
+  readonly #validateHeaders: Record<string, string>
   /** Why the URL is not a Keystone v3 API, from the last version-document check; undefined: it is, or not checked. */
   #apiProblem: string | undefined
   #apiCheckedAt = 0
@@ -77,6 +84,9 @@ export class KeystoneClient {
     this.#userAgent = [USER_AGENT, ...(opts.userAgent ?? [])].join(' ')
     this.#onCall = opts.onCall
     this.#onApiProblem = opts.onApiProblem
+    this.#validateHeaders = opts.accessRulesServiceType !== undefined && opts.accessRulesServiceType !== ''
+      ? { 'openstack-identity-access-rules': '1.0' }
+      : {}
     if (opts.dispatcher !== undefined) {
       this.#dispatcher = opts.dispatcher
       this.#ownDispatcher = false
@@ -117,8 +127,9 @@ export class KeystoneClient {
       'x-auth-token': authToken,
       'x-subject-token': subjectToken,
       // Application-credential tokens with access rules validate only for services that say
-      // they understand access rules (keystonemiddleware sends the same header).
-      'openstack-identity-access-rules': '1.0'
+      // they enforce them (keystonemiddleware sends the same header); only with
+      // --access-rules-service-type, which makes the authenticator and authorizer enforce them.
+      ...this.#validateHeaders
     })
     if (res.status === 200) return tokenInfoFrom(this.#parse(TokenBody, res, 'token validation'))
     if (res.status === 404 || (res.status === 401 && authToken === subjectToken)) await this.#notFoundIsKeystone(res, 'token validation')
@@ -395,6 +406,10 @@ export function tokenInfoFrom (body: TokenBody): TokenInfo {
     info.federatedGroupIds = fed.groups.map(g => g.id)
     if (fed.identity_provider !== undefined) info.identityProvider = fed.identity_provider.id
   }
-  if (t.application_credential !== undefined) info.applicationCredentialId = t.application_credential.id
+  if (t.application_credential !== undefined) {
+    info.applicationCredentialId = t.application_credential.id
+    const rules = t.application_credential.access_rules
+    if (rules !== undefined) info.accessRules = rules.map(r => ({ service: r.service, method: r.method, path: r.path }))
+  }
   return info
 }

@@ -22,6 +22,8 @@ export interface TokenInfo {
   federatedGroupIds?: string[]
   identityProvider?: string
   applicationCredentialId?: string
+  /** The access rules of the token's application credential, when Keystone sent them. */
+  accessRules?: Array<{ service: string, method: string, path: string }>
 }
 
 export interface Group {

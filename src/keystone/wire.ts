@@ -26,7 +26,13 @@ export const TokenBody = z.object({
     domain: z.object({ id: z.string(), name: z.string().optional() }).passthrough().optional(),
     system: z.record(z.string(), z.unknown()).optional(),
     roles: z.array(Ref).optional(),
-    application_credential: z.object({ id: z.string(), name: z.string().optional(), restricted: z.boolean().optional() }).passthrough().optional()
+    application_credential: z.object({
+      id: z.string(),
+      name: z.string().optional(),
+      restricted: z.boolean().optional(),
+      // Sent only to a service that says it enforces them (OpenStack-Identity-Access-Rules).
+      access_rules: z.array(z.object({ service: z.string(), method: z.string(), path: z.string() }).passthrough()).optional()
+    }).passthrough().optional()
   }).passthrough()
 }).passthrough()
 export type TokenBody = z.infer<typeof TokenBody>

@@ -73,6 +73,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     ...(opts['keystone-ca-file'] !== undefined ? { caFile: opts['keystone-ca-file'] } : {}),
     timeoutMs: opts['keystone-timeout'],
     userAgent: opts['user-agent'],
+    accessRulesServiceType: opts['access-rules-service-type'],
     onCall: call => {
       metrics.keystoneRequests.inc({ operation: call.operation, status: String(call.status) })
       metrics.keystoneDuration.observe({ operation: call.operation }, call.durationMs / 1000)
@@ -158,6 +159,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     negativeCacheMax: opts['token-cache-negative-size'],
     groupsCacheTtlMs: opts['groups-cache-ttl'],
     maxInflight: opts['keystone-max-inflight'],
+    accessRules: { serviceType: opts['access-rules-service-type'], enforce: opts['access-rules-enforce'] },
     onCache: event => { metrics.countTokenCache(event) },
     onBusy: () => { metrics.keystoneBusy.inc() }
   })

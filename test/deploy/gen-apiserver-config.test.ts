@@ -22,7 +22,7 @@ import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
 import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
 import { createLogger } from '../../src/log.js'
 import { startServer } from '../../src/server/serve.js'
-import { MATCH_CONDITIONS } from '../../src/config/apiserver-config.js'
+import { ACCESS_RULES_MATCH_CONDITIONS, MATCH_CONDITIONS } from '../../src/config/apiserver-config.js'
 
 const exec = promisify(execFile)
 const BIN = fileURLToPath(new URL('../../bin/k8s-keystone-auth', import.meta.url))
@@ -334,4 +334,29 @@ t.test('bad input: one line naming the flag, exit 2, nothing written', async t =
   const top = spawnSync('env', ['-u', 'NODE_OPTIONS', BIN, 'gen', 'nothing'], { encoding: 'utf8' })
   t.equal(top.status, 2)
   t.match(top.stderr, /unknown target/)
+})
+
+t.test('--access-rules-enforce: a first webhook, before Node and RBAC, only for users with access rules, Deny on failure', async t => {
+  const r = gen(['--ca-file', certs.caFile, '--client-cert-file', certs.clientCertFile, '--client-key-file', certs.clientKeyFile, '--access-rules-enforce'])
+  t.equal(r.status, 0, r.stderr)
+  const doc = parseYaml(readFileSync(join(r.dir, 'authorization-config.yaml'), 'utf8'))
+  t.ok(authorizationConfigSchema(false).safeParse(doc).success, 'a valid AuthorizationConfiguration')
+  t.same(doc.authorizers.map((a: { name: string }) => a.name), ['keystone-access-rules', 'node', 'rbac', 'keystone'])
+  const first = doc.authorizers[0].webhook
+  t.equal(first.failurePolicy, 'Deny', 'an outage must not lift the restriction')
+  t.equal(first.connectionInfo.kubeConfigFile, doc.authorizers[3].webhook.connectionInfo.kubeConfigFile, 'the same webhook')
+  t.same(first.matchConditions, ACCESS_RULES_MATCH_CONDITIONS)
+  // CEL `'k' in map` is a key test; has() a field test.
+  const reaches = (extra?: Record<string, string[]>): boolean => extra !== undefined && Object.hasOwn(extra, 'alpha.kubernetes.io/identity/access-rules')
+  t.equal(first.matchConditions[0].expression, "has(request.extra) && 'alpha.kubernetes.io/identity/access-rules' in request.extra")
+  t.ok(reaches({ 'alpha.kubernetes.io/identity/access-rules': ['GET /api/v1/pods'] }))
+  t.notOk(reaches({ 'alpha.kubernetes.io/identity/roles': ['member'] }))
+  t.notOk(reaches(undefined))
+  const plain = gen(['--ca-file', certs.caFile, '--client-cert-file', certs.clientCertFile, '--client-key-file', certs.clientKeyFile])
+  t.same(parseYaml(readFileSync(join(plain.dir, 'authorization-config.yaml'), 'utf8')).authorizers.map((a: { name: string }) => a.name), ['node', 'rbac', 'keystone'], 'without the flag: unchanged')
+  for (const args of [['--kubernetes-version', '1.29'], ['--authorization', 'none']]) {
+    const bad = gen(['--ca-file', certs.caFile, '--access-rules-enforce', ...args])
+    t.equal(bad.status, 2, args.join(' '))
+    t.match(bad.stderr, /--access-rules-enforce needs --authorization webhook and Kubernetes 1\.30\+/)
+  }
 })

@@ -151,10 +151,13 @@ export class KeystoneClient {
     throw this.#unexpected('token validation', res)
   }
 
-  /** All groups of a user (GET /v3/users/{id}/groups), following `links.next`. */
+  /**
+   * All groups of a user (GET /v3/users/{id}/groups), following `links.next` on this Keystone
+   * only (see nextPageUrl): every page is asked with the token.
+   */
   async listUserGroups (userId: string, authToken: string): Promise<Group[]> {
     const groups: Group[] = []
-    let next: string | null = `/users/${encodeURIComponent(userId)}/groups`
+    let next: string | null = `${this.baseUrl}/users/${encodeURIComponent(userId)}/groups`
     for (let page = 0; next !== null && page < 100; page++) {
       const res = await this.#call('groups', 'GET', next, { 'x-auth-token': authToken })
       if (res.status === 401 || res.status === 403 || res.status === 404) {
@@ -163,7 +166,8 @@ export class KeystoneClient {
       if (res.status !== 200) throw this.#unexpected('group listing', res)
       const body = this.#parse(GroupsBody, res, 'group listing')
       for (const g of body.groups) groups.push(g.domain_id !== undefined ? { id: g.id, name: g.name, domainId: g.domain_id } : { id: g.id, name: g.name })
-      next = body.links?.next ?? null
+      const link = body.links?.next
+      next = link === undefined || link === null || link === '' ? null : nextPageUrl(this.baseUrl, link, 'group listing')
     }
     return groups
   }
@@ -347,6 +351,31 @@ async function readCapped (body: Dispatcher.ResponseData['body']): Promise<strin
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/**
+ * The absolute URL of a list's next page, when `link` (its `links.next`, absolute or relative)
+ * leads to the Keystone at `baseUrl`: the same scheme, host and port (default ports written or
+ * not), and no user:password. Anything else is a KeystoneUnavailableError naming both origins
+ * (never the token nor the whole link): the next request carries the X-Auth-Token, and a
+ * Keystone, a front end or anyone on a plain-HTTP path could otherwise point it at a host,
+ * port or scheme of their choosing and collect the user's or the service token there. A
+ * Keystone whose links name another origin (a public_endpoint that is not the URL the webhook
+ * uses) is told by the message; the review is a 500, never an answer from partial groups.
+ */
+export function nextPageUrl (baseUrl: string, link: string, what: string): string {
+  const base = new URL(baseUrl)
+  let url: URL
+  try {
+    url = new URL(link, base.href.endsWith('/') ? base.href : `${base.href}/`)
+  } catch {
+    throw new KeystoneUnavailableError(`Keystone's answer to the ${what} has a links.next that is not a URL (${link.length} characters); not followed`)
+  }
+  if (url.origin !== base.origin || url.username !== '' || url.password !== '') {
+    const shownOrigin = url.origin !== 'null' ? url.origin : `a ${url.protocol} URL`
+    throw new KeystoneUnavailableError(`Keystone's answer to the ${what} has a links.next to ${shownOrigin}${url.username !== '' || url.password !== '' ? ' with credentials' : ''}, not to ${base.origin} where Keystone is; not followed, as the next page would carry the token there (check Keystone's public_endpoint, or the --keystone-url)`)
+  }
+  return url.href
 }
 
 function isStaleConnection (err: unknown): boolean {

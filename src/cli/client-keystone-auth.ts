@@ -2,6 +2,7 @@
 // file imports only small modules up front; YAML (clouds.yaml, kubeconfig) and the HTTP client are
 // loaded on the paths that need them, and a cache hit loads neither.
 import { isatty } from 'node:tty'
+import { resolve } from 'node:path'
 import { formatHelp, getBool, getNumber, getString, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js'
 import { KsaError, UsageError, errorMessage } from '../errors.js'
 import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
@@ -40,7 +41,12 @@ async function loadSettings (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<im
   const cloudName = getString(p, 'os-cloud')
   if (cloudName === undefined) return resolveSettings(p)
   const { loadCloud } = await import('../plugin/clouds.js')
-  return resolveSettings(p, await loadCloud(cloudName, env))
+  const cloud = await loadCloud(cloudName, env)
+  for (const w of cloud.warnings ?? []) process.stderr.write(`${NAME}: warning: ${w}\n`)
+  if ((getNumber(p, 'v') ?? 0) >= 1) {
+    process.stderr.write(`${NAME}: cloud ${cloudName} read from ${(cloud.files ?? []).map(f => resolve(f)).join(' + ')}\n`)
+  }
+  return resolveSettings(p, cloud)
 }
 
 async function openCache (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<import('../plugin/cache.js').TokenCache | undefined> {

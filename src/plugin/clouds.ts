@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { ConfigError, errorMessage } from '../errors.js'
 
 // clouds.yaml and secure.yaml as openstacksdk and gophercloud's clientconfig read them: the first
 // file found in ./, ~/.config/openstack/, /etc/openstack/ (or the file OS_CLIENT_CONFIG_FILE names),
 // with secure.yaml's entry merged over clouds.yaml's. Loaded only when OS_CLOUD is set.
+// Unlike openstacksdk, a secure.yaml is merged only with the clouds.yaml of its own directory:
+// otherwise a clouds.yaml planted in the current directory (a cloned repository, a shared /tmp)
+// would set auth_url and receive the password of ~/.config/openstack/secure.yaml.
 
 /** The fields of a cloud entry the plugin uses, flattened. */
 export interface CloudEntry {
@@ -40,6 +43,10 @@ export interface CloudEntry {
   protocol?: string
   /** Where the entry came from, for messages. */
   source: string
+  /** The files the entry was read from, in merge order (for the verbose line). */
+  files?: string[]
+  /** Warnings for the user: a secure.yaml left out because it is not next to the clouds.yaml used. */
+  warnings?: string[]
 }
 
 export function cloudsDirs (env: NodeJS.ProcessEnv): string[] {
@@ -47,13 +54,19 @@ export function cloudsDirs (env: NodeJS.ProcessEnv): string[] {
   return [process.cwd(), join(home, '.config', 'openstack'), '/etc/openstack']
 }
 
+function inDir (dir: string, base: string): string | undefined {
+  for (const ext of ['.yaml', '.yml']) {
+    const p = join(dir, base + ext)
+    if (existsSync(p)) return p
+  }
+  return undefined
+}
+
 function findFile (env: NodeJS.ProcessEnv, base: string, override: string | undefined): string | undefined {
   if (override !== undefined && override !== '') return existsSync(override) ? override : undefined
   for (const dir of cloudsDirs(env)) {
-    for (const ext of ['.yaml', '.yml']) {
-      const p = join(dir, base + ext)
-      if (existsSync(p)) return p
-    }
+    const p = inDir(dir, base)
+    if (p !== undefined) return p
   }
   return undefined
 }
@@ -92,9 +105,11 @@ const STRING_KEYS = ['auth_url', 'username', 'user_id', 'password', 'project_nam
 /** The named cloud, or a ConfigError that says where it was looked for. */
 export async function loadCloud (name: string, env: NodeJS.ProcessEnv): Promise<CloudEntry> {
   const cloudsPath = findFile(env, 'clouds', env.OS_CLIENT_CONFIG_FILE)
-  const securePath = findFile(env, 'secure', undefined)
+  // secure.yaml: only the one next to the clouds.yaml used (or, without any clouds.yaml, the first found).
+  const securePath = cloudsPath !== undefined ? inDir(dirname(resolve(cloudsPath)), 'secure') : findFile(env, 'secure', undefined)
   let entry: Record<string, unknown> | undefined
   const sources: string[] = []
+  const warnings: string[] = []
   if (cloudsPath !== undefined) {
     const c = (await loadClouds(cloudsPath))[name]
     if (isObject(c)) { entry = c; sources.push(cloudsPath) }
@@ -103,12 +118,22 @@ export async function loadCloud (name: string, env: NodeJS.ProcessEnv): Promise<
     const s = (await loadClouds(securePath))[name]
     if (isObject(s)) { entry = deepMerge(entry ?? {}, s); sources.push(securePath) }
   }
+  if (cloudsPath !== undefined) {
+    // Say so when a secure.yaml elsewhere has this cloud: its secrets are not sent where this clouds.yaml says.
+    for (const dir of cloudsDirs(env)) {
+      const other = inDir(dir, 'secure')
+      if (other === undefined || (securePath !== undefined && resolve(other) === resolve(securePath))) continue
+      let has = false
+      try { has = isObject((await loadClouds(other))[name]) } catch {}
+      if (has) warnings.push(`not using ${other} for cloud ${name}: secrets in a secure.yaml are only combined with the clouds.yaml of the same directory, and the clouds.yaml used is ${resolve(cloudsPath)}; if that file is not yours, remove it (or run from another directory)`)
+    }
+  }
   if (entry === undefined) {
     const where = cloudsPath ?? `clouds.yaml in ${cloudsDirs(env).join(', ')}`
     throw new ConfigError(`OS_CLOUD=${name}: no such cloud in ${where}`)
   }
   const auth = isObject(entry.auth) ? entry.auth : {}
-  const out: CloudEntry = { source: sources.join(' + ') }
+  const out: CloudEntry = { source: sources.join(' + '), files: sources, warnings }
   for (const k of STRING_KEYS) {
     const v = auth[k]
     if (typeof v === 'string' && v !== '') out[k] = v

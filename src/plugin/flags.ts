@@ -1,4 +1,4 @@
-import type { FlagSpec } from '../cli/flags.js'
+import { KLOG_IGNORED_FLAGS, type FlagSpec } from '../cli/flags.js'
 
 // The command line of client-keystone-auth. The first block is the Go plugin's (same names, same
 // env vars); the rest are the standard OpenStack variables and this plugin's own settings.
@@ -45,9 +45,12 @@ export const CREDENTIAL_FLAGS: FlagSpec[] = [
 export const COMMON_FLAGS: FlagSpec[] = [
   { name: 'version', type: 'bool', help: 'Show the version and exit' },
   { name: 'help', type: 'bool', short: 'h', help: 'Show this help' },
-  // klog's verbosity flag of the Go binary; accepted so that old kubeconfigs keep working.
-  { name: 'v', type: 'string', hidden: true, help: 'log verbosity (ignored)' },
-  { name: 'logtostderr', type: 'bool', hidden: true, help: 'ignored' }
+  // klog's verbosity flag of the Go binary (kept, so that old kubeconfigs keep working): 1 or more
+  // says on stderr which configuration files the settings came from.
+  { name: 'v', type: 'int', env: ['CLIENT_KEYSTONE_AUTH_VERBOSITY'], help: 'Verbosity: 1 or more prints on stderr which clouds.yaml/secure.yaml files were read' },
+  // The rest of klog's flags the Go binary shows in --help (component-base logs: --vmodule,
+  // --log-flush-frequency) and older klog ones: accepted and ignored, for Go users' exec args.
+  ...KLOG_IGNORED_FLAGS
 ]
 
 export const LOGOUT_FLAGS: FlagSpec[] = [

@@ -82,7 +82,7 @@ function fromFlags (p: ParsedFlags, name: string, level: Level): Value | undefin
 
 function fromCloud (c: CloudEntry | undefined, key: keyof CloudEntry): Value | undefined {
   const v = c?.[key]
-  if (v === undefined || v === '' || key === 'source') return undefined
+  if (typeof v !== 'string' || v === '' || key === 'source') return undefined
   return { value: v, source: `clouds.yaml ${key} (${c?.source ?? ''})` }
 }
 

@@ -84,7 +84,7 @@ t.test('cache key: same settings same key; any identity part changes it; secrets
   t.not(cacheKey(settings([], { OS_AUTH_URL: 'http://k', OS_TOKEN: 'y', OS_PROJECT_ID: 'p' })), t1, 'a different OS_TOKEN is a different login')
 })
 
-t.test('clouds.yaml: ./ first, secure.yaml merged over it, a missing cloud named', async t => {
+t.test('clouds.yaml: ./ first, the secure.yaml of the same directory merged over it, a missing cloud named', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'ksa-clouds-'))
   const home = join(dir, 'home')
   mkdirSync(join(home, '.config', 'openstack'), { recursive: true })
@@ -97,8 +97,17 @@ t.test('clouds.yaml: ./ first, secure.yaml merged over it, a missing cloud named
     t.equal(c.auth_url, 'http://home/v3')
     t.equal(c.password, 'pw')
     t.equal(c.cacert, '/ca.pem')
+    t.same(c.files, [join(home, '.config', 'openstack', 'clouds.yaml'), join(home, '.config', 'openstack', 'secure.yaml')])
+    t.same(c.warnings, [])
     writeFileSync(join(dir, 'clouds.yaml'), 'clouds:\n  c1:\n    auth:\n      auth_url: http://cwd/v3\n')
-    t.equal((await loadCloud('c1', { HOME: home })).auth_url, 'http://cwd/v3', './clouds.yaml comes first')
+    const cwdCloud = await loadCloud('c1', { HOME: home })
+    t.equal(cwdCloud.auth_url, 'http://cwd/v3', './clouds.yaml comes first')
+    t.equal(cwdCloud.password, undefined, 'but the password of ~/.config/openstack/secure.yaml is not sent where it says')
+    t.same(cwdCloud.files, [join(dir, 'clouds.yaml')])
+    t.match(cwdCloud.warnings, [/not using .*home\/.config\/openstack\/secure.yaml for cloud c1/])
+    writeFileSync(join(dir, 'secure.yml'), 'clouds:\n  c1:\n    auth:\n      password: here\n')
+    t.equal((await loadCloud('c1', { HOME: home })).password, 'here', 'a secure.yml next to it is')
+    t.equal((await loadCloud('c1', { HOME: home, OS_CLIENT_CONFIG_FILE: join(home, '.config', 'openstack', 'clouds.yaml') })).password, 'pw', 'OS_CLIENT_CONFIG_FILE: its own directory\'s secure.yaml')
     await t.rejects(loadCloud('nope', { HOME: home }), { code: 'KSA_ERR_CONFIG', message: /OS_CLOUD=nope/ })
   } finally {
     process.chdir(cwd)

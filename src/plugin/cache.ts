@@ -1,10 +1,15 @@
 import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { KsaError } from '../errors.js'
 
 // Tokens kept between kubectl runs: one JSON file per cache key in
 // $XDG_CACHE_HOME/k8s-keystone-auth/ (directory 0700, files 0600, written atomically), and a lock
 // file per key so that parallel kubectl runs make one login between them.
+// The directory is trusted only when it is the user's own and closed to everyone else (as ssh
+// treats a private key file): another user who can write there could plant a token of theirs
+// (kubectl would then act as them, and send them what it creates), and one who can read there
+// could take ours. Anything else is refused with the fix, never silently repaired.
 
 export interface CacheEntry {
   version: 1
@@ -36,6 +41,35 @@ export function defaultCacheDir (env: NodeJS.ProcessEnv): string {
   return join(base, 'k8s-keystone-auth')
 }
 
+/** The cache directory is not the user's own, or is open to other users. */
+export class CacheDirError extends KsaError {
+  constructor (message: string) {
+    super('KSA_ERR_CACHE_UNSAFE', message)
+    this.name = 'CacheDirError'
+  }
+}
+
+function octal (mode: number): string {
+  return (mode & 0o777).toString(8)
+}
+
+/**
+ * Throws CacheDirError unless `st` (the directory's stat) is a directory owned by `uid` with no
+ * group or other permission bit. uid undefined (Windows): not checked.
+ */
+export function checkCacheDir (dir: string, st: { uid: number, mode: number, isDirectory: () => boolean }, uid: number | undefined): void {
+  const refuse = (why: string, fix: string): never => {
+    throw new CacheDirError(`refusing the token cache directory ${dir}: ${why}; it holds your Keystone tokens. Fix: ${fix}, or set XDG_CACHE_HOME to a directory of your own (or run with --no-cache)`)
+  }
+  if (!st.isDirectory()) refuse('it is not a directory', `remove it (rm ${dir})`)
+  if (uid === undefined) return
+  if (st.uid !== uid) refuse(`it belongs to uid ${st.uid}, not to you (uid ${uid}), so its owner could read your tokens or plant its own`, `chown ${uid} ${dir} (as root) and chmod 700 ${dir}, or remove it (the plugin makes a new one)`)
+  if ((st.mode & 0o077) !== 0) {
+    const who = (st.mode & 0o022) !== 0 ? 'others could plant their own tokens there' : 'others could read or open your tokens there'
+    refuse(`its mode is ${octal(st.mode)}, open to other users (${who})`, `chmod 700 ${dir}`)
+  }
+}
+
 export class TokenCache {
   readonly dir: string
 
@@ -43,10 +77,25 @@ export class TokenCache {
     this.dir = dir
   }
 
+  /** false: the directory does not exist (yet); throws CacheDirError when it may not be trusted. */
+  #trusted (): boolean {
+    let st
+    try {
+      st = statSync(this.dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+      throw err
+    }
+    checkCacheDir(this.dir, st, process.platform === 'win32' ? undefined : process.getuid?.())
+    return true
+  }
+
   #ensureDir (): void {
+    if (this.#trusted()) return
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
-    // An existing directory made by someone else's umask is tightened: it holds tokens.
-    if ((statSync(this.dir).mode & 0o077) !== 0) chmodSync(this.dir, 0o700)
+    // mkdir's mode passes through the umask, which only removes bits; make sure of 0700 anyway.
+    chmodSync(this.dir, 0o700)
+    this.#trusted()
   }
 
   path (key: string): string {
@@ -54,6 +103,7 @@ export class TokenCache {
   }
 
   read (key: string): CacheEntry | undefined {
+    if (!this.#trusted()) return undefined
     let text: string
     try {
       text = readFileSync(this.path(key), 'utf8')
@@ -84,6 +134,7 @@ export class TokenCache {
   }
 
   remove (key: string): boolean {
+    if (!this.#trusted()) return false
     try {
       unlinkSync(this.path(key))
       return true
@@ -94,6 +145,7 @@ export class TokenCache {
 
   /** The keys of the cached tokens. */
   keys (): string[] {
+    if (!this.#trusted()) return []
     try {
       return readdirSync(this.dir).filter(n => ENTRY_RE.test(n)).map(n => n.slice(0, -'.json'.length))
     } catch {
@@ -105,6 +157,7 @@ export class TokenCache {
   removeAll (): number {
     let n = 0
     let names: string[]
+    if (!this.#trusted()) return 0
     try {
       names = readdirSync(this.dir)
     } catch {

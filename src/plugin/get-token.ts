@@ -188,7 +188,11 @@ export async function fromCache (cache: TokenCache, key: string, authUrl: string
   const e = cache.read(key)
   if (!usable(e, authUrl, now, opts.marginMs)) return undefined
   const rerun = e.servedTo.some(x => x.ppid === opts.ppid)
-  const old = now - Date.parse(e.lastValidatedAt) >= opts.revalidateAfterMs
+  // A lastValidatedAt in the future (a clock set back, a restored snapshot, an edited file) or one
+  // that does not parse counts as never checked: merely capped at now, it would look just checked
+  // on every run, for good.
+  const last = Date.parse(e.lastValidatedAt)
+  const old = !(last <= now) || now - last >= opts.revalidateAfterMs
   if (rerun || old) {
     const valid = await checkToken(opts.settings, authUrl, e.token, opts.timeoutMs)
     if (valid === false) {

@@ -1,16 +1,18 @@
 // Attacks from the security review (issue "Security: close what an outside review broke into"),
 // each kept as a regression test against the real Keystone (:5000) and the built plugin (bin/,
 // which runs dist/: `npm run build` first).
-//  - a hostile ./clouds.yaml must not receive the password of ~/.config/openstack/secure.yaml.
+//  - a hostile ./clouds.yaml must not receive the password of ~/.config/openstack/secure.yaml;
+//  - the token cache directory must be the user's own and closed to others;
+//  - a lastValidatedAt in the future must not mean "never check again".
 // The WebSSO attack (another local process posting a token) is in websso-security.test.ts.
 import t from 'tap'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { execFile } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadSeed } from '../helpers/keystone.js'
-import { PLUGIN, plugin, sandbox, type RunResult } from './_support.js'
+import { PLUGIN, plugin, revokeToken, sandbox, startCountingProxy, tokenStatus, type RunResult } from './_support.js'
 
 const seed = loadSeed()
 const demo = seed.users.demo!
@@ -95,4 +97,67 @@ t.test('klog flags of the Go binary in exec args (--vmodule, --log-flush-frequen
   t.equal(r.stderr, '', 'nothing on stderr')
   const help = await plugin(['--help'], sb.env)
   t.notMatch(help.stdout, /vmodule/, 'hidden from --help')
+})
+
+function demoEnv (authUrl: string): Record<string, string> {
+  return { OS_AUTH_URL: authUrl, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
+}
+
+t.test('finding 7: a cache directory open to others, or not the user\'s, is refused with the fix', async t => {
+  const sb = sandbox()
+  const dir = join(sb.cacheDir, 'k8s-keystone-auth')
+  const env = { ...sb.env, ...demoEnv(seed.auth_url) }
+  const first = await plugin([], env)
+  t.equal(first.code, 0, first.stderr)
+  const files = readdirSync(dir).filter(n => n.endsWith('.json'))
+  t.equal(files.length, 1)
+  // Another local user planting its token (group-writable directory), or reading ours (0755).
+  for (const mode of [0o770, 0o755, 0o701]) {
+    chmodSync(dir, mode)
+    const r = await plugin([], env)
+    t.equal(r.code, 1, `mode ${mode.toString(8)}`)
+    t.equal(r.stdout, '', 'no token')
+    t.match(r.stderr, `client-keystone-auth: refusing the token cache directory ${dir}: its mode is ${mode.toString(8)}, open to other users`)
+    t.match(r.stderr, `chmod 700 ${dir}`)
+  }
+  chmodSync(dir, 0o700)
+  if (process.getuid?.() === 0) {
+    // Owned by someone else (as root in the test container: chown to nobody).
+    chownSync(dir, 65534, 65534)
+    const r = await plugin([], env)
+    t.equal(r.code, 1)
+    t.match(r.stderr, `refusing the token cache directory ${dir}: it belongs to uid 65534, not to you (uid 0)`)
+    t.match(r.stderr, `chown 0 ${dir}`)
+    chownSync(dir, 0, 0)
+  }
+  const again = await plugin([], env)
+  t.equal(again.code, 0, again.stderr)
+  // --no-cache does not touch the directory at all.
+  chmodSync(dir, 0o777)
+  const none = await plugin(['--no-cache'], env)
+  t.equal(none.code, 0, none.stderr)
+  chmodSync(dir, 0o700)
+})
+
+t.test('finding 7: a lastValidatedAt in the future does not stop the check with Keystone', async t => {
+  const proxy = await startCountingProxy(seed.auth_url)
+  t.teardown(proxy.close)
+  const sb = sandbox()
+  const env = { ...sb.env, ...demoEnv(proxy.url) }
+  const first = JSON.parse((await plugin([], env)).stdout).status.token as string
+  const dir = join(sb.cacheDir, 'k8s-keystone-auth')
+  const file = join(dir, readdirSync(dir).find(n => n.endsWith('.json')) as string)
+  const e = JSON.parse(readFileSync(file, 'utf8'))
+  e.lastValidatedAt = '2999-01-01T00:00:00.000Z'
+  writeFileSync(file, JSON.stringify(e), { mode: 0o600 })
+  t.equal(await revokeToken(seed.auth_url, first), 204)
+  const validations = proxy.validations()
+  const r = await plugin([], env)
+  t.equal(r.code, 0, r.stderr)
+  const second = JSON.parse(r.stdout).status.token as string
+  t.equal(proxy.validations() - validations, 1, 'the cached token was checked with Keystone')
+  t.not(second, first, 'the revoked token is not served again')
+  t.equal(await tokenStatus(seed.auth_url, second), 200)
+  const after = JSON.parse(readFileSync(file, 'utf8'))
+  t.ok(Date.parse(after.lastValidatedAt) <= Date.now(), 'no timestamp in the future is kept')
 })

@@ -9,7 +9,7 @@ import { parseFlags } from '../../src/cli/flags.js'
 import { CREDENTIAL_FLAGS, COMMON_FLAGS } from '../../src/plugin/flags.js'
 import { cacheKey, loginRequest, methodOf, missingSettings, resolveSettings } from '../../src/plugin/settings.js'
 import { loadCloud } from '../../src/plugin/clouds.js'
-import { TokenCache, defaultCacheDir, type CacheEntry } from '../../src/plugin/cache.js'
+import { TokenCache, checkCacheDir, defaultCacheDir, type CacheEntry } from '../../src/plugin/cache.js'
 import { execCredential, readExecInfo, rfc3339 } from '../../src/plugin/exec-credential.js'
 import { mergeKubeconfig, parseExpiry, type KubeconfigPlan } from '../../src/plugin/kubeconfig.js'
 import { getToken, MissingSettingsError } from '../../src/plugin/get-token.js'
@@ -133,7 +133,7 @@ function entry (over: Partial<CacheEntry> = {}): CacheEntry {
   }
 }
 
-t.test('cache files: directory 0700 (tightened), files 0600, removeAll', async t => {
+t.test('cache files: directory 0700 (an existing one open to others refused), files 0600, removeAll', async t => {
   const base = mkdtempSync(join(tmpdir(), 'ksa-cache-'))
   t.equal(defaultCacheDir({ XDG_CACHE_HOME: base }), join(base, 'k8s-keystone-auth'))
   t.equal(defaultCacheDir({ HOME: '/h' }), '/h/.cache/k8s-keystone-auth')
@@ -142,6 +142,12 @@ t.test('cache files: directory 0700 (tightened), files 0600, removeAll', async t
   chmodSync(dir, 0o755)
   const c = new TokenCache(dir)
   const key = 'a'.repeat(64)
+  t.throws(() => c.write(key, entry()), { code: 'KSA_ERR_CACHE_UNSAFE', message: `refusing the token cache directory ${dir}: its mode is 755` })
+  t.throws(() => c.read(key), { code: 'KSA_ERR_CACHE_UNSAFE' })
+  t.throws(() => c.tryLock(key), { code: 'KSA_ERR_CACHE_UNSAFE' })
+  t.throws(() => c.keys(), { code: 'KSA_ERR_CACHE_UNSAFE' })
+  t.equal(statSync(dir).mode & 0o777, 0o755, 'not repaired behind the user\'s back')
+  chmodSync(dir, 0o700)
   c.write(key, entry())
   t.equal(statSync(dir).mode & 0o777, 0o700)
   t.equal(statSync(c.path(key)).mode & 0o777, 0o600)
@@ -150,6 +156,20 @@ t.test('cache files: directory 0700 (tightened), files 0600, removeAll', async t
   t.equal(c.read('b'.repeat(64)), undefined, 'a corrupt file is a miss')
   t.equal(c.removeAll(), 2)
   t.same(readdirSync(dir), [])
+})
+
+t.test('cache directory checks: owner, group/other bits, a directory at all (as ssh checks private files)', async t => {
+  const dir = '/x/k8s-keystone-auth'
+  const st = (uid: number, mode: number, isDir = true): { uid: number, mode: number, isDirectory: () => boolean } => ({ uid, mode: 0o40000 | mode, isDirectory: () => isDir })
+  t.doesNotThrow(() => checkCacheDir(dir, st(1000, 0o700), 1000))
+  t.doesNotThrow(() => checkCacheDir(dir, st(1000, 0o500), 1000), 'read-only for the owner is fine')
+  t.throws(() => checkCacheDir(dir, st(1001, 0o700), 1000), { code: 'KSA_ERR_CACHE_UNSAFE', message: /it belongs to uid 1001, not to you \(uid 1000\).*chown 1000 \/x\/k8s-keystone-auth/ })
+  for (const mode of [0o710, 0o750, 0o770, 0o701, 0o705, 0o707, 0o777]) {
+    t.throws(() => checkCacheDir(dir, st(1000, mode), 1000), { message: new RegExp(`its mode is ${mode.toString(8)}, open to other users.*chmod 700 /x/k8s-keystone-auth`) }, mode.toString(8))
+  }
+  t.throws(() => checkCacheDir(dir, st(1000, 0o720), 1000), { message: /others could plant their own tokens there/ })
+  t.throws(() => checkCacheDir(dir, st(1000, 0o700, false), 1000), { message: /it is not a directory/ })
+  t.doesNotThrow(() => checkCacheDir(dir, st(1001, 0o777), undefined), 'no uid (Windows): not checked')
 })
 
 t.test('lock: one holder at a time; a dead holder\'s lock is broken', async t => {

@@ -5,7 +5,7 @@ import { isatty } from 'node:tty'
 import { resolve } from 'node:path'
 import { formatHelp, getBool, getNumber, getString, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js'
 import { KsaError, UsageError, errorMessage } from '../errors.js'
-import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
+import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGIN_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
 import type { Settings } from '../plugin/settings.js'
 
 const NAME = 'client-keystone-auth'
@@ -16,11 +16,11 @@ const USAGE: Record<string, string> = {
 Prints a client.authentication.k8s.io ExecCredential with a Keystone token, for kubectl.
 Commands:
   ${NAME} [flags]               get a token (the default; what kubectl runs)
-  ${NAME} login [flags]         log in now (WebSSO: in the browser) and cache the token
+  ${NAME} login [--switch]      log in now (WebSSO: in the browser) and cache the token
   ${NAME} logout [--all]        forget and revoke the cached token (of these settings, or all)
   ${NAME} kubeconfig [flags]    write a kubeconfig user and context that run this plugin
   ${NAME} version               print the version`,
-  login: `Usage: ${NAME} login [credential flags]\n\nLogs in ahead of time and caches the token, so that kubectl runs without a terminal (IDEs, scripts)\nfind one. With --auth-type=v3websso (OS_AUTH_TYPE) it always makes a new browser login.`,
+  login: `Usage: ${NAME} login [--switch] [credential flags]\n\nLogs in ahead of time and caches the token, so that kubectl runs without a terminal (IDEs, scripts)\nfind one. With --auth-type=v3websso (OS_AUTH_TYPE) it always makes a new browser login, and\nrefuses a login as another user than the last one of this Keystone, identity provider and\nprotocol unless --switch is given.`,
   logout: `Usage: ${NAME} logout [--all] [credential flags]\n\nRemoves the cached token of these settings, or every cached token with --all, and revokes it in\nKeystone (when Keystone cannot be reached, it says until when the token stays valid).`,
   kubeconfig: `Usage: ${NAME} kubeconfig --server URL [--certificate-authority FILE] [credential flags]
 
@@ -31,7 +31,7 @@ for kubectl, and the kubeconfig carries it; secrets are printed only with --dry-
 
 function specsFor (cmd: string): FlagSpec[] {
   if (cmd === 'logout') return [...CREDENTIAL_FLAGS, ...LOGOUT_FLAGS, ...COMMON_FLAGS]
-  if (cmd === 'login') return [...CREDENTIAL_FLAGS, ...COMMON_FLAGS]
+  if (cmd === 'login') return [...CREDENTIAL_FLAGS, ...LOGIN_FLAGS, ...COMMON_FLAGS]
   if (cmd === 'kubeconfig') return [...CREDENTIAL_FLAGS, ...KUBECONFIG_FLAGS, ...COMMON_FLAGS]
   return [...CREDENTIAL_FLAGS, ...COMMON_FLAGS]
 }
@@ -68,6 +68,7 @@ async function webssoOptions (p: ParsedFlags, settings: import('../plugin/settin
     timeoutMs: getNumber(p, 'websso-timeout') ?? 300_000,
     force
   }
+  if (getBool(p, 'switch') === true) o.switchUser = true
   const browser = browserCommand(getString(p, 'browser'))
   if (browser !== undefined) o.browser = browser
   return o

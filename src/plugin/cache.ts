@@ -31,6 +31,16 @@ export interface CacheEntry {
   servedTo: Array<{ ppid: number, at: string }>
 }
 
+/** Who a WebSSO login logged in as, by the token Keystone validated. */
+export interface WebssoIdentity {
+  userId: string
+  userName: string
+  identityProvider: string
+  protocol: string
+  /** ISO date of that login. */
+  at: string
+}
+
 const ENTRY_RE = /^[0-9a-f]{64}\.json$/
 const SERVED_KEEP = 16
 
@@ -121,16 +131,39 @@ export class TokenCache {
   }
 
   write (key: string, entry: CacheEntry): void {
-    this.#ensureDir()
     entry.servedTo = entry.servedTo.slice(-SERVED_KEEP)
+    this.#writeFile(key, this.path(key), JSON.stringify(entry))
+  }
+
+  #writeFile (key: string, path: string, text: string): void {
+    this.#ensureDir()
     const tmp = join(this.dir, `.${key}.${process.pid}.${Date.now()}.tmp`)
     const fd = openSync(tmp, 'wx', 0o600)
     try {
-      writeSync(fd, JSON.stringify(entry))
+      writeSync(fd, text)
     } finally {
       closeSync(fd)
     }
-    renameSync(tmp, this.path(key))
+    renameSync(tmp, path)
+  }
+
+  /**
+   * The user a WebSSO login (key: webssoUnscopedKey) last logged in as. Kept apart from the tokens:
+   * it outlives them and logout (it holds no secret), so that a later login as someone else is
+   * noticed; `login --switch` replaces it.
+   */
+  readIdentity (key: string): WebssoIdentity | undefined {
+    if (!this.#trusted()) return undefined
+    try {
+      const v = JSON.parse(readFileSync(join(this.dir, `${key}.identity.json`), 'utf8')) as WebssoIdentity
+      return typeof v?.userId === 'string' && typeof v.identityProvider === 'string' ? v : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  writeIdentity (key: string, id: WebssoIdentity): void {
+    this.#writeFile(key, join(this.dir, `${key}.identity.json`), JSON.stringify(id))
   }
 
   remove (key: string): boolean {

@@ -53,6 +53,10 @@ export const COMMON_FLAGS: FlagSpec[] = [
   ...KLOG_IGNORED_FLAGS
 ]
 
+export const LOGIN_FLAGS: FlagSpec[] = [
+  { name: 'switch', type: 'bool', help: 'WebSSO: accept a login as another user (or identity provider) than the last login of this Keystone, identity provider and protocol' }
+]
+
 export const LOGOUT_FLAGS: FlagSpec[] = [
   { name: 'all', type: 'bool', help: 'Forget every cached token, not only the one for these settings' }
 ]

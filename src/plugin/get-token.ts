@@ -42,6 +42,8 @@ export interface WebssoRunOptions {
   browser?: string[]
   /** `client-keystone-auth login`: a new browser login even when a cached token would do. */
   force?: boolean
+  /** `client-keystone-auth login --switch`: take a login as another user than this login's last one. */
+  switchUser?: boolean
   /** One line to the user, on stderr. */
   log?: (line: string) => void
 }

@@ -226,14 +226,29 @@ export async function listAuthProjects (o: LiteOptions, token: string): Promise<
   throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to listing the token's projects`)
 }
 
+/** Who a token is: its user and, for a federated token, the identity provider and protocol it came through. */
+export interface TokenInfo {
+  expiresAt: Date
+  userId: string
+  userName: string
+  /** user.OS-FEDERATION of a federated token. */
+  federation?: { identityProvider: string, protocol: string }
+}
+
 /** Self-validation that returns the token's user and expiry; null when Keystone says it is not valid. */
-export async function inspectToken (o: LiteOptions, token: string): Promise<{ expiresAt: Date, userId: string, userName: string } | null> {
+export async function inspectToken (o: LiteOptions, token: string): Promise<TokenInfo | null> {
   const res = await call(o, 'GET', '/auth/tokens?nocatalog', { 'x-auth-token': token, 'x-subject-token': token })
   if (res.status === 401 || res.status === 404) return null
-  const t = (res.body as { token?: { expires_at?: unknown, user?: { id?: unknown, name?: unknown } } } | undefined)?.token
+  type Fed = { identity_provider?: { id?: unknown }, protocol?: { id?: unknown } }
+  const t = (res.body as { token?: { expires_at?: unknown, user?: { id?: unknown, name?: unknown, 'OS-FEDERATION'?: Fed } } } | undefined)?.token
   const expiresAt = new Date(typeof t?.expires_at === 'string' ? t.expires_at : NaN)
   if (res.status !== 200 || Number.isNaN(expiresAt.getTime()) || typeof t?.user?.id !== 'string') {
     throw new KeystoneUnavailableError(`Keystone at ${o.url} answered HTTP ${res.status} to the token check`)
   }
-  return { expiresAt, userId: t.user.id, userName: typeof t.user.name === 'string' ? t.user.name : '' }
+  const out: TokenInfo = { expiresAt, userId: t.user.id, userName: typeof t.user.name === 'string' ? t.user.name : '' }
+  const fed = t.user['OS-FEDERATION']
+  const idp = fed?.identity_provider?.id
+  const protocol = fed?.protocol?.id
+  if (typeof idp === 'string' && typeof protocol === 'string') out.federation = { identityProvider: idp, protocol }
+  return out
 }

@@ -2,7 +2,7 @@ import { KeystoneRejectedError, KsaError, errorMessage } from '../errors.js'
 import type { TokenCache, CacheEntry } from './cache.js'
 import { fromCache, liteOptions, LoginFailedError, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './get-token.js'
 import { cacheKey, describeProject, webssoUnscopedKey, type Settings } from './settings.js'
-import type { LiteProject, LiteToken } from './keystone-lite.js'
+import type { LiteProject, LiteToken, TokenInfo } from './keystone-lite.js'
 
 // A kubectl token for a federated user: the project-scoped token from the cache; else, under the
 // browser lock, a new scoped token from the cached unscoped federated token (switching project
@@ -35,7 +35,7 @@ export async function getWebssoToken (opts: GetTokenOptions, authUrl: string): P
   }
   if (cache === undefined) {
     if (!browserAllowed) throw new WebssoLoginNeededError(`the token cache is off (--no-cache) and ${NOT_INTERACTIVE}`)
-    const unscoped = await browserLogin(s, authUrl, ws)
+    const { token: unscoped } = await browserLogin(s, authUrl, ws, opts, undefined, browserKey)
     const scoped = await scope(s, authUrl, unscoped, opts)
     return { token: scoped.token, expiresAt: scoped.expiresAt, source: 'login' }
   }
@@ -68,11 +68,8 @@ export async function getWebssoToken (opts: GetTokenOptions, authUrl: string): P
       }
     }
     if (!browserAllowed) throw new WebssoLoginNeededError(NOT_INTERACTIVE)
-    const unscoped = await browserLogin(s, authUrl, ws)
+    const { token: unscoped, info } = await browserLogin(s, authUrl, ws, opts, cache, browserKey)
     // Cache the unscoped token before scoping, so that a project choice that fails needs no new login.
-    const lite = await import('./keystone-lite.js')
-    const info = await lite.inspectToken(await liteOptions(s, authUrl, opts.timeoutMs), unscoped)
-    if (info === null) throw new LoginFailedError('KSA_ERR_KEYSTONE_REJECTED', `Keystone at ${authUrl} does not accept the token its WebSSO login page sent`)
     const at = new Date(now()).toISOString()
     writeEntry(cache, browserKey, {
       version: 1, token: unscoped, expiresAt: info.expiresAt.toISOString(), issuedAt: at, lastValidatedAt: at, authUrl,
@@ -91,14 +88,60 @@ export async function getWebssoToken (opts: GetTokenOptions, authUrl: string): P
   }
 }
 
-async function browserLogin (s: Settings, authUrl: string, ws: NonNullable<GetTokenOptions['websso']>): Promise<string> {
+function who (u: { userName: string, userId: string, identityProvider: string }): string {
+  return `user ${u.userName} (id ${u.userId}) of identity provider ${u.identityProvider}`
+}
+
+/**
+ * One browser login. Every token posted to the callback is checked with Keystone first: it must be
+ * valid, federated, from the configured identity provider and protocol, and (with a cache) of the
+ * user this login last logged in as, unless `login --switch`. The Origin check stops web pages;
+ * this stops another local process, which can post any token with any Origin. Who logged in is
+ * said on stderr, so that even a first login planted that way is seen.
+ */
+async function browserLogin (s: Settings, authUrl: string, ws: NonNullable<GetTokenOptions['websso']>, opts: GetTokenOptions,
+  cache: TokenCache | undefined, identityKey: string): Promise<{ token: string, info: TokenInfo }> {
   const { webssoLogin } = await import('./websso.js')
+  const lite = await import('./keystone-lite.js')
+  const lo = await liteOptions(s, authUrl, opts.timeoutMs)
   // The URL line (indented) goes out bare, so that it can be copied as it is.
   const log = ws.log ?? ((line: string) => { process.stderr.write(line.startsWith(' ') ? `${line}\n` : `client-keystone-auth: ${line}\n`) })
-  const o: import('./websso.js').WebssoLoginOptions = { authUrl, protocol: s.protocol?.value ?? '', ports: ws.ports, timeoutMs: ws.timeoutMs, log }
-  if (s.identityProvider !== undefined) o.identityProvider = s.identityProvider.value
+  const protocol = s.protocol?.value ?? ''
+  const wantIdp = s.identityProvider?.value
+  const last = cache?.readIdentity(identityKey)
+  const accepted = new Map<string, TokenInfo>()
+  const accept = async (token: string): Promise<string | undefined> => {
+    const info = await lite.inspectToken(lo, token)
+    if (info === null) return `Keystone at ${authUrl} does not accept the posted token`
+    const fed = info.federation
+    if (fed === undefined) return `the posted token, of user ${info.userName} (id ${info.userId}), is not a federated (WebSSO) token`
+    if (wantIdp !== undefined && wantIdp !== '' && fed.identityProvider !== wantIdp) return `the posted token of user ${info.userName} came through identity provider ${fed.identityProvider}, not ${wantIdp}`
+    if (fed.protocol !== protocol) return `the posted token of user ${info.userName} came through protocol ${fed.protocol}, not ${protocol}`
+    const now = { userName: info.userName, userId: info.userId, identityProvider: fed.identityProvider }
+    if (last !== undefined && ws.switchUser !== true && (last.userId !== info.userId || last.identityProvider !== fed.identityProvider)) {
+      return `it is a token of ${who(now)}, but this login (Keystone ${authUrl}, identity provider ${wantIdp ?? '(any)'}, protocol ${protocol}) last logged in as ${who(last)} on ${last.at}; ` +
+        'another local process may have posted it. If you meant to log in as another user, stop this run and use `client-keystone-auth login --switch`'
+    }
+    accepted.set(token, info)
+    return undefined
+  }
+  const o: import('./websso.js').WebssoLoginOptions = { authUrl, protocol, ports: ws.ports, timeoutMs: ws.timeoutMs, log, accept }
+  if (wantIdp !== undefined) o.identityProvider = wantIdp
   if (ws.browser !== undefined) o.browser = ws.browser
-  return await webssoLogin(o)
+  const token = await webssoLogin(o)
+  const info = accepted.get(token) as TokenInfo
+  const fed = info.federation as NonNullable<TokenInfo['federation']>
+  const now = { userName: info.userName, userId: info.userId, identityProvider: fed.identityProvider }
+  const switched = last !== undefined && (last.userId !== info.userId || last.identityProvider !== fed.identityProvider)
+  log(`logged in to Keystone as ${who(now)}, protocol ${fed.protocol}${switched ? ` (switched from ${who(last)})` : ''}`)
+  if (cache !== undefined) {
+    try {
+      cache.writeIdentity(identityKey, { ...now, protocol: fed.protocol, at: new Date((opts.now ?? Date.now)()).toISOString() })
+    } catch (err) {
+      process.stderr.write(`client-keystone-auth: warning: cannot write the token cache in ${cache.dir}: ${errorMessage(err)}\n`)
+    }
+  }
+  return { token, info }
 }
 
 function writeEntry (cache: TokenCache, key: string, e: CacheEntry): void {

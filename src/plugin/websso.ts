@@ -7,6 +7,9 @@ import { KsaError, UsageError, errorMessage } from '../errors.js'
 // URL with that callback as `origin`, and take the unscoped token Keystone's page POSTs back.
 // WebSSO has no state or nonce: the Origin header of that POST (the browser sets it; a page cannot
 // forge it) is the guard, so only a POST whose Origin is Keystone's own origin is accepted.
+// That stops web pages, not another local process (another user on the machine can post to a
+// loopback port with any Origin): so the caller also checks each posted token with Keystone
+// (`accept`) and refuses one of another user than the login's last one.
 
 export const CALLBACK_PATH = '/callback'
 const MAX_FORM = 64 * 1024
@@ -90,6 +93,11 @@ export interface WebssoLoginOptions {
   log: (line: string) => void
   /** Called once listening, with the callback URL (tests). */
   onListening?: (callback: string, url: string) => void
+  /**
+   * Checks a posted token before it is taken (with Keystone: whose it is). Resolves undefined to
+   * take it, or the reason to refuse it (the wait goes on); a rejection ends the login with it.
+   */
+  accept?: (token: string) => Promise<string | undefined>
 }
 
 async function listenOnFirstFree (server: Server, ports: number[]): Promise<number> {
@@ -155,9 +163,21 @@ export async function webssoLogin (o: WebssoLoginOptions): Promise<string> {
       const token = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('token') ?? ''
       if (token === '' || !/^[\x21-\x7e]+$/.test(token)) { answer(res, 400, 'the form has no token\n'); return }
       if (done) { answer(res, 409, 'this login is already complete\n'); return }
-      done = true
-      answer(res, 200, DONE_PAGE, 'text/html; charset=utf-8')
-      settle?.resolve(token)
+      const take = (): void => {
+        if (done) { answer(res, 409, 'this login is already complete\n'); return }
+        done = true
+        answer(res, 200, DONE_PAGE, 'text/html; charset=utf-8')
+        settle?.resolve(token)
+      }
+      if (o.accept === undefined) { take(); return }
+      o.accept(token).then(reason => {
+        if (reason === undefined) { take(); return }
+        o.log(`refused a WebSSO callback: ${reason}; still waiting`)
+        answer(res, 403, `refused: ${reason}\n`)
+      }, (err: unknown) => {
+        answer(res, 502, 'client-keystone-auth could not check the token with Keystone\n')
+        settle?.reject(err instanceof Error ? err : new Error(String(err)))
+      })
     })
   }
 

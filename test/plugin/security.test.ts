@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process'
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadSeed } from '../helpers/keystone.js'
-import { PLUGIN, plugin, revokeToken, sandbox, startCountingProxy, tokenStatus, type RunResult } from './_support.js'
+import { PLUGIN, plugin, pluginNewParent, revokeToken, sandbox, startCountingProxy, tokenStatus, type RunResult } from './_support.js'
 
 const seed = loadSeed()
 const demo = seed.users.demo!
@@ -152,7 +152,8 @@ t.test('finding 7: a lastValidatedAt in the future does not stop the check with 
   writeFileSync(file, JSON.stringify(e), { mode: 0o600 })
   t.equal(await revokeToken(seed.auth_url, first), 204)
   const validations = proxy.validations()
-  const r = await plugin([], env)
+  // A run of another parent (another kubectl command): not a rerun after a 401, which is always checked.
+  const r = await pluginNewParent([], env)
   t.equal(r.code, 0, r.stderr)
   const second = JSON.parse(r.stdout).status.token as string
   t.equal(proxy.validations() - validations, 1, 'the cached token was checked with Keystone')

@@ -155,7 +155,7 @@ export class TokenCache {
   readIdentity (key: string): WebssoIdentity | undefined {
     if (!this.#trusted()) return undefined
     try {
-      const v = JSON.parse(readFileSync(join(this.dir, `${key}.identity.json`), 'utf8')) as WebssoIdentity
+      const v = JSON.parse(readFileSync(join(this.dir, `${key}.identity`), 'utf8')) as WebssoIdentity
       return typeof v?.userId === 'string' && typeof v.identityProvider === 'string' ? v : undefined
     } catch {
       return undefined
@@ -163,7 +163,7 @@ export class TokenCache {
   }
 
   writeIdentity (key: string, id: WebssoIdentity): void {
-    this.#writeFile(key, join(this.dir, `${key}.identity.json`), JSON.stringify(id))
+    this.#writeFile(key, join(this.dir, `${key}.identity`), JSON.stringify(id))
   }
 
   remove (key: string): boolean {

@@ -132,6 +132,27 @@ t.test('the callback accepts one form POST with Keystone\'s Origin and refuses e
   await t.rejects(send(port, { headers: { ...FORM, origin: KEYSTONE }, body: 'token=again' }), 'the port is closed after the one login')
 })
 
+t.test('the callback checks each token (accept): a refused one is answered 403 and the wait goes on; a failed check ends the login', async t => {
+  const port = await freePort()
+  const seen: string[] = []
+  const { result, logs, listening } = start(port, { accept: async tok => { seen.push(tok); return tok === 'gAAAA-good' ? undefined : 'a token of user mallory' } })
+  await listening
+  const planted = await send(port, { headers: { ...FORM, origin: KEYSTONE }, body: 'token=gAAAA-planted' })
+  t.equal(planted.status, 403)
+  t.match(planted.body, 'refused: a token of user mallory')
+  t.ok(logs.some(l => l === 'refused a WebSSO callback: a token of user mallory; still waiting'))
+  t.equal((await send(port, { headers: { ...FORM, origin: KEYSTONE }, body: 'token=gAAAA-good' })).status, 200)
+  t.equal(await result, 'gAAAA-good')
+  t.same(seen, ['gAAAA-planted', 'gAAAA-good'])
+
+  const port2 = await freePort()
+  const failing = start(port2, { accept: async () => { throw new Error('Keystone unreachable') } })
+  const ended = failing.result.then(() => undefined, (err: Error) => err.message)
+  await failing.listening
+  t.equal((await send(port2, { headers: { ...FORM, origin: KEYSTONE }, body: 'token=gAAAA-x' })).status, 502)
+  t.equal(await ended, 'Keystone unreachable')
+})
+
 t.test('the first free configured port is used; none free is a clear error', async t => {
   const busyPort = await freePort()
   const busy: Server = createServer()

@@ -236,9 +236,19 @@ export function buildApp (deps: AppDeps): FastifyInstance {
 
   app.get('/healthz', async (_req, reply) => await reply.type('text/plain').send('ok'))
   app.get('/livez', async (_req, reply) => await reply.type('text/plain').send('ok'))
-  app.get('/readyz', async (_req, reply) => {
+  // /readyz answers anyone (kubelet probes have no client certificate and read only the status
+  // code), but its details name Keystone's URL and errors, the policy's source and the reason an
+  // update was refused: they are shown only to a client with a certificate signed by
+  // --client-ca-file, or to anyone when the log level is debug or trace. Others get the ready
+  // bit and each check's name and ok.
+  const debugDetails = logger.isLevelEnabled('debug')
+  app.get('/readyz', async (req, reply) => {
     const r = deps.readiness.report()
-    return await reply.code(r.ready ? 200 : 503).send(r)
+    const trusted = debugDetails || (deps.requireClientCert === true && (req.raw.socket as TLSSocket).authorized === true)
+    if (trusted) return await reply.code(r.ready ? 200 : 503).send(r)
+    const checks: Record<string, { ok: boolean }> = {}
+    for (const [name, c] of Object.entries(r.checks)) checks[name] = { ok: c.ok }
+    return await reply.code(r.ready ? 200 : 503).send({ ready: r.ready, checks })
   })
   app.get('/metrics', async (_req, reply) => {
     return await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

@@ -23,7 +23,12 @@ export interface TestWebhook {
   close: () => Promise<void>
 }
 
-export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.ProcessEnv, clientCert?: boolean } = {}): Promise<TestWebhook> {
+/**
+ * `clientCert`: present the test client certificate. `mtls`: also start with --client-ca-file (the
+ * test CA), as kube-apiserver's webhook is run: reviews need the certificate, and /readyz shows
+ * its details (Keystone's errors, the policy's source) only to such a client.
+ */
+export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.ProcessEnv, clientCert?: boolean, mtls?: boolean } = {}): Promise<TestWebhook> {
   const certs = testCerts()
   const keystoneUrl = loadSeed().auth_url
   const argv = [
@@ -31,6 +36,7 @@ export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.P
     '--tls-cert-file', certs.certFile,
     '--tls-private-key-file', certs.keyFile,
     '--keystone-url', keystoneUrl,
+    ...(opts.mtls === true ? ['--client-ca-file', certs.caFile] : []),
     ...flags
   ]
   const env = opts.env ?? {}
@@ -40,7 +46,7 @@ export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.P
   const logger = createLogger({ level: options['log-level'], destination: sink })
   const server = await startServer(options, { env, logger })
   const connect: Record<string, unknown> = { ca: certs.ca }
-  if (opts.clientCert === true) {
+  if (opts.clientCert === true || opts.mtls === true) {
     connect.cert = readFileSync(certs.clientCertFile)
     connect.key = readFileSync(certs.clientKeyFile)
   }

@@ -30,7 +30,8 @@ t.test('policy ConfigMap: readiness waits for the list, live updates within 1 s,
   const kube = await startFakeKube({ https: true })
   t.teardown(kube.close)
   kube.setConfigMap('kube-system', 'k8s-auth-policy', { policies: policyFor('pods') })
-  const wh = await startWebhook(['--policy-configmap-name', 'k8s-auth-policy', '--kubeconfig', kube.kubeconfigPath])
+  // mtls: /readyz details (the refused edit) are shown to a client with a certificate only.
+  const wh = await startWebhook(['--policy-configmap-name', 'k8s-auth-policy', '--kubeconfig', kube.kubeconfigPath], { mtls: true })
   t.teardown(wh.close)
   const allowed = async (resource: string): Promise<boolean> => (await wh.post('/webhook', sar(resource))).body.status.allowed
   t.ok(await until(async () => (await wh.get('/readyz')).body.checks['policy-configmap'].ok === true, 5000), 'ready after the first list')

@@ -89,7 +89,7 @@ t.before(async () => {
     '--token-cache-ttl', '10m',
     '--token-cache-negative-ttl', '10m',
     '--keystone-policy-file', policy
-  ])
+  ], { mtls: true }) // /readyz names the cause to a client with a certificate only
   cachedToken = await passwordToken(seed, 'demo', 'demo')
   t.same(await review(cachedToken), { status: 200, authenticated: true, error: undefined }, 'healthy: the identity is cached')
   t.same((await review(badToken)).authenticated, false, 'healthy: the bad token is cached as rejected')

@@ -83,7 +83,8 @@ t.test('policy file: live reload, broken update keeps the last good policy and s
   const policy = join(dir, 'policy.json')
   const allowPods = [{ users: { roles: ['member'], projects: ['demo'] }, resource_permissions: { '*/pods': ['list'] } }]
   writeFileSync(policy, JSON.stringify(allowPods))
-  const wh = await startWebhook(['--keystone-policy-file', policy])
+  // With the client CA and certificate: /readyz shows the policy check's detail to such a client.
+  const wh = await startWebhook(['--keystone-policy-file', policy], { mtls: true })
   t.teardown(wh.close)
   const ask = async (resource: string): Promise<boolean> =>
     (await wh.post('/webhook', sar('v1', 'demo', ['g'], { 'alpha.kubernetes.io/identity/roles': ['member'], 'alpha.kubernetes.io/identity/project/name': ['demo'] }, { resourceAttributes: { namespace: 'demo', verb: 'list', resource, version: 'v1' } }))).body.status.allowed

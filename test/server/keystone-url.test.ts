@@ -58,7 +58,7 @@ async function readyz (wh: TestWebhook): Promise<{ status: number, detail: unkno
 t.test('a path that is no Keystone v3 API: logged at start, /readyz fails with the reason, reviews 500', async t => {
   const wrong = `${root}/identity/v3`
   const reason = `no Keystone v3 API at ${wrong} (HTTP 404)`
-  const wh = await startWebhook(['--keystone-url', wrong])
+  const wh = await startWebhook(['--keystone-url', wrong], { mtls: true })
   t.teardown(wh.close)
   t.ok(await until(async () => wh.logs.some(l => l.includes(reason)), 10_000), 'logged at start-up')
   const line = JSON.parse(wh.logs.find(l => l.includes(reason)) as string)
@@ -81,7 +81,7 @@ t.test('a path that is no Keystone v3 API: logged at start, /readyz fails with t
 t.test('the URL\'s target fixed later: checked again, ready, tokens authenticate', async t => {
   const front = await startFront()
   t.teardown(front.close)
-  const wh = await startWebhook(['--keystone-url', front.url])
+  const wh = await startWebhook(['--keystone-url', front.url], { mtls: true })
   t.teardown(wh.close)
   const reason = `no Keystone v3 API at ${front.url} (HTTP 404)`
   t.ok(await until(async () => (await readyz(wh)).detail === reason, 10_000), 'not ready, with the reason')
@@ -100,7 +100,7 @@ t.test('a Keystone that is down is not called a wrong URL', async t => {
   const front = await startFront()
   front.mode = 'down'
   t.teardown(front.close)
-  const wh = await startWebhook(['--keystone-url', front.url])
+  const wh = await startWebhook(['--keystone-url', front.url], { mtls: true })
   t.teardown(wh.close)
   const token = await passwordToken(seed, 'demo', 'demo')
   const res = await wh.post('/webhook', tokenReview(token))

@@ -35,6 +35,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'service-credential-id', type: 'string', env: ['KEYSTONE_SERVICE_CREDENTIAL_ID'], help: 'Service mode: id of the webhook\'s own application credential' },
   { name: 'service-credential-secret-file', type: 'string', env: ['KEYSTONE_SERVICE_CREDENTIAL_SECRET_FILE'], help: 'Service mode: file holding that credential\'s secret (or env KEYSTONE_SERVICE_CREDENTIAL_SECRET)' },
   { name: 'max-request-bytes', type: 'int', env: ['KEYSTONE_MAX_REQUEST_BYTES'], default: '262144', help: 'Largest review body accepted' },
+  { name: 'max-connections', type: 'int', env: ['KEYSTONE_MAX_CONNECTIONS'], default: '1024', help: 'Open client connections at most (per worker process); more are closed on arrival; 0 = no bound' },
   { name: 'shutdown-grace', type: 'duration', default: '10s', help: 'On SIGTERM, how long in-flight reviews may take before connections are closed' },
   { name: 'workers', type: 'int', env: ['KEYSTONE_WORKERS'], default: '1', help: 'Worker processes sharing the port (node:cluster), each with its own caches; 0 = one per CPU core' },
   { name: 'log-level', type: 'string', env: ['LOG_LEVEL'], default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },

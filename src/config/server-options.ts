@@ -60,6 +60,7 @@ export const ServerOptions = z.object({
   'service-credential-secret': z.string().min(1).optional(),
   'service-credential-secret-file': z.string().min(1).optional(),
   'max-request-bytes': z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+  'max-connections': z.number().int().min(0).max(1_000_000).default(1024),
   'shutdown-grace': ms(600_000).default(10_000),
   workers: z.number().int().min(0).max(256).default(1),
   'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),

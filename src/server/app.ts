@@ -25,7 +25,26 @@ export interface AppDeps {
   /** With a client CA: reject review requests without a verified client certificate. */
   requireClientCert?: boolean
   bodyLimit?: number
+  /** Open connections at most (TCP, TLS handshake or not); beyond, new ones are closed at once. 0: no bound. */
+  maxConnections?: number
 }
+
+/**
+ * How long a connection may take at each stage before the server closes it, so that clients
+ * which open connections and then dawdle (slowloris) cannot hold the --max-connections slots:
+ * the TLS handshake (Node's default is 120 s), the request headers and the whole request (not
+ * the answer, which waits on Keystone: Node counts only until the body is in), and an idle
+ * keep-alive connection between requests (65 s, as before: kube-apiserver keeps its connections
+ * for reuse). The server looks for expired headers and requests every `checkIntervalMs` (Node's
+ * default is 30 s, which would let a stalled client stay up to 40 s).
+ */
+export const SERVER_TIMEOUTS = {
+  handshakeMs: 10_000,
+  headersMs: 10_000,
+  requestMs: 30_000,
+  keepAliveMs: 65_000,
+  checkIntervalMs: 2_000
+} as const
 
 /** What Fastify sends for serialised objects; answers sent as ready JSON text say it themselves. */
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -91,8 +110,8 @@ export function buildApp (deps: AppDeps): FastifyInstance {
     bodyLimit: deps.bodyLimit ?? 256 * 1024,
     // requestTimeout bounds slow requests through the server's periodic check; a per-socket
     // connectionTimeout would re-arm a timer on every read and write of every socket.
-    requestTimeout: 60_000,
-    keepAliveTimeout: 65_000,
+    requestTimeout: SERVER_TIMEOUTS.requestMs,
+    keepAliveTimeout: SERVER_TIMEOUTS.keepAliveMs,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     genReqId: (() => { let n = 0; return () => (++n).toString(36) })(),
@@ -100,8 +119,19 @@ export function buildApp (deps: AppDeps): FastifyInstance {
     // (about 5% of a cached review's CPU); our log lines carry reqId explicitly.
     childLoggerFactory: (parent: Logger) => parent
   }
-  if (deps.https !== undefined && deps.https !== null) opts.https = deps.https
+  if (deps.https !== undefined && deps.https !== null) {
+    // Given to https.createServer: the handshake timeout can only be set there.
+    opts.https = {
+      ...deps.https,
+      handshakeTimeout: SERVER_TIMEOUTS.handshakeMs,
+      headersTimeout: SERVER_TIMEOUTS.headersMs,
+      connectionsCheckingInterval: SERVER_TIMEOUTS.checkIntervalMs
+    }
+  }
   const app = Fastify(opts) as unknown as FastifyInstance
+  app.server.headersTimeout = SERVER_TIMEOUTS.headersMs
+  // Counted by Node at accept, before TLS; a connection over the bound is closed unread ('drop').
+  if (deps.maxConnections !== undefined && deps.maxConnections > 0) app.server.maxConnections = deps.maxConnections
   // A review body is read as JSON whatever its Content-Type says, as the Go binary reads it (it never
   // looks at the header): Go's documentation tests the service with `curl -d '<json>'`, which sends
   // application/x-www-form-urlencoded. '*' also takes a body sent without Content-Type. A body that

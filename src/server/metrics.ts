@@ -115,6 +115,12 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly connectionsRefused = new Counter({
+    name: 'k8s_keystone_auth_connections_refused_total',
+    help: 'Connections closed unread on arrival because --max-connections connections were open',
+    registers: [this.registry]
+  })
+
   /** Set by the server to the authenticator's validation counts, read when scraped. */
   keystoneValidations: () => { running: number, waiting: number } = () => ({ running: 0, waiting: 0 })
 

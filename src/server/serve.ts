@@ -187,7 +187,17 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     readiness,
     https: httpsOptions(tlsFiles),
     requireClientCert: opts['client-ca-file'] !== undefined,
-    bodyLimit: opts['max-request-bytes']
+    bodyLimit: opts['max-request-bytes'],
+    maxConnections: opts['max-connections']
+  })
+  let lastDropLog = 0
+  app.server.on('drop', () => {
+    metrics.connectionsRefused.inc()
+    // At most one line a minute: a flood must not become a flood of log lines too.
+    if (Date.now() - lastDropLog >= 60_000) {
+      lastDropLog = Date.now()
+      logger.warn({ maxConnections: opts['max-connections'] }, 'connection refused: --max-connections connections are open (see k8s_keystone_auth_connections_refused_total)')
+    }
   })
   const stopTlsWatch = watchTlsFiles(app.server as unknown as TlsServer, tlsFiles, logger)
 

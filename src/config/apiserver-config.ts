@@ -157,10 +157,33 @@ export function authorizationConfigVersion (v: { major: number, minor: number })
   return undefined
 }
 
-export function authorizationConfiguration (input: ApiserverConfigInput, apiVersion: 'v1' | 'v1beta1'): string {
-  const kubeconfigPath = `${input.configDir}/${AUTHZ_KUBECONFIG}`
+/** One Webhook authorizer entry: both of ours call the same webhook, with their own conditions. */
+function webhookAuthorizer (input: ApiserverConfigInput, name: string, failurePolicy: string, conditions: ReadonlyArray<{ expression: string }>): string[] {
   const v = input.kubernetesVersion
-  const cacheFlags = v.major > 1 || v.minor >= 34
+  const lines = [
+    '- type: Webhook',
+    `  name: ${name}`,
+    '  webhook:',
+    `    timeout: ${formatDuration(input.authzTimeoutMs)}`,
+    '    subjectAccessReviewVersion: v1',
+    '    matchConditionSubjectAccessReviewVersion: v1',
+    `    failurePolicy: ${failurePolicy}`,
+    `    authorizedTTL: ${formatDuration(input.authzAuthorizedTtlMs)}`,
+    `    unauthorizedTTL: ${formatDuration(input.authzUnauthorizedTtlMs)}`
+  ]
+  if (v.major > 1 || v.minor >= 34) {
+    lines.push(`    cacheAuthorizedRequests: ${input.authzAuthorizedTtlMs > 0}`,
+      `    cacheUnauthorizedRequests: ${input.authzUnauthorizedTtlMs > 0}`)
+  }
+  lines.push('    connectionInfo:',
+    '      type: KubeConfigFile',
+    `      kubeConfigFile: ${yamlString(`${input.configDir}/${AUTHZ_KUBECONFIG}`)}`,
+    '    matchConditions:',
+    ...conditions.map(c => `    - expression: ${yamlString(c.expression)}`))
+  return lines
+}
+
+export function authorizationConfiguration (input: ApiserverConfigInput, apiVersion: 'v1' | 'v1beta1'): string {
   const lines = [
     '# Written by `k8s-keystone-auth gen apiserver-config`; load with kube-apiserver --authorization-config.',
     '# Order matters: Node and RBAC answer first; the Keystone webhook is asked only when they have',
@@ -174,47 +197,13 @@ export function authorizationConfiguration (input: ApiserverConfigInput, apiVers
     // rules do not allow is final; Deny on failure, so an outage does not lift the restriction.
     lines.push('# First: users whose application credential has access rules (--access-rules-enforce). The',
       '# webhook denies what their rules do not allow; what they allow goes on to Node, RBAC, keystone.',
-      '- type: Webhook',
-      '  name: keystone-access-rules',
-      '  webhook:',
-      `    timeout: ${formatDuration(input.authzTimeoutMs)}`,
-      '    subjectAccessReviewVersion: v1',
-      '    matchConditionSubjectAccessReviewVersion: v1',
-      '    failurePolicy: Deny',
-      `    authorizedTTL: ${formatDuration(input.authzAuthorizedTtlMs)}`,
-      `    unauthorizedTTL: ${formatDuration(input.authzUnauthorizedTtlMs)}`)
-    if (cacheFlags) {
-      lines.push(`    cacheAuthorizedRequests: ${input.authzAuthorizedTtlMs > 0}`,
-        `    cacheUnauthorizedRequests: ${input.authzUnauthorizedTtlMs > 0}`)
-    }
-    lines.push('    connectionInfo:',
-      '      type: KubeConfigFile',
-      `      kubeConfigFile: ${yamlString(kubeconfigPath)}`,
-      '    matchConditions:',
-      ...ACCESS_RULES_MATCH_CONDITIONS.map(c => `    - expression: ${yamlString(c.expression)}`))
+      ...webhookAuthorizer(input, 'keystone-access-rules', 'Deny', ACCESS_RULES_MATCH_CONDITIONS))
   }
   lines.push('- type: Node',
     '  name: node',
     '- type: RBAC',
     '  name: rbac',
-    '- type: Webhook',
-    '  name: keystone',
-    '  webhook:',
-    `    timeout: ${formatDuration(input.authzTimeoutMs)}`,
-    '    subjectAccessReviewVersion: v1',
-    '    matchConditionSubjectAccessReviewVersion: v1',
-    `    failurePolicy: ${input.failurePolicy}`,
-    `    authorizedTTL: ${formatDuration(input.authzAuthorizedTtlMs)}`,
-    `    unauthorizedTTL: ${formatDuration(input.authzUnauthorizedTtlMs)}`)
-  if (cacheFlags) {
-    lines.push(`    cacheAuthorizedRequests: ${input.authzAuthorizedTtlMs > 0}`,
-      `    cacheUnauthorizedRequests: ${input.authzUnauthorizedTtlMs > 0}`)
-  }
-  lines.push('    connectionInfo:',
-    '      type: KubeConfigFile',
-    `      kubeConfigFile: ${yamlString(kubeconfigPath)}`,
-    '    matchConditions:',
-    ...MATCH_CONDITIONS.map(c => `    - expression: ${yamlString(c.expression)}`))
+    ...webhookAuthorizer(input, 'keystone', input.failurePolicy, MATCH_CONDITIONS))
   return lines.join('\n') + '\n'
 }
 

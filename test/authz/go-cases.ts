@@ -1,6 +1,7 @@
 // Go's own authorization cases and policy examples, read from verbatim copies of the Go files
 // (kubernetes/cloud-provider-openstack v1.32.1, commit 8045e16064e73d9ee965ecedd40490cba640720e)
-// in fixtures/go-v1.32.1/, so that no case is retyped, dropped or misread by hand:
+// in test/fixtures/go-v1.32.1/ (laid out as in the Go repository), so that no case is retyped,
+// dropped or misread by hand:
 //  - pkg/identity/keystone/authorizer_test.go with its two policy files: every
 //    `authorizer.AttributesRecord{...}` followed by its `th.AssertEquals(t, authorizer.DecisionX, ...)`;
 //  - docs/keystone-auth/using-keystone-webhook-authenticator-and-authorizer.md: every policy in a
@@ -14,10 +15,13 @@ import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../../src/aut
 import type { AccessRequest } from '../../src/authz/types.js'
 import { here } from './helpers.js'
 
-export const GO_FIXTURES = join(here, 'fixtures', 'go-v1.32.1')
+/** The verbatim Go files, under their paths in the Go repository. */
+export const GO_REPO = join(here, '..', 'fixtures', 'go-v1.32.1')
+/** Where authorizer_test.go and its policy files are. */
+export const GO_FIXTURES = join(GO_REPO, 'pkg', 'identity', 'keystone')
 
 function read (name: string): string {
-  return readFileSync(join(GO_FIXTURES, name), 'utf8')
+  return readFileSync(join(GO_REPO, name), 'utf8')
 }
 
 /** A user as Go's tests build it; `extra` undefined is Go's nil map (no `spec.extra` on the wire). */
@@ -71,7 +75,7 @@ function field (record: string, name: string): string {
 
 /** Every case of TestAuthorizer and TestAuthorizerVersion2, in file order. */
 export function goAuthorizerCases (): GoCase[] {
-  const text = read('authorizer_test.go')
+  const text = read('pkg/identity/keystone/authorizer_test.go')
   const cases: GoCase[] = []
   const functions = [...text.matchAll(/^func (Test\w+)\(t \*testing\.T\) \{$/gm)]
   functions.forEach((fn, i) => {
@@ -127,7 +131,7 @@ function lineOf (text: string, index: number): number {
 export function goDocPolicies (): GoDocPolicy[] {
   const out: GoDocPolicy[] = []
   const doc = 'using-keystone-webhook-authenticator-and-authorizer.md'
-  const md = read(doc)
+  const md = read(`docs/keystone-auth/${doc}`)
   for (const m of md.matchAll(/<<EOF[^\n]*\n([\s\S]*?)\nEOF/g)) {
     const manifest = parseYaml(m[1] as string) as { kind?: string, data?: { policies?: string } }
     if (manifest?.kind !== 'ConfigMap' || manifest.data?.policies === undefined) continue
@@ -137,8 +141,8 @@ export function goDocPolicies (): GoDocPolicy[] {
     const fragment = JSON.parse(`{${m[1] as string}}`) as Record<string, unknown>
     out.push({ name: `doc v2 example ${Object.keys(fragment.resource_permissions as object).join(', ')}`, source: `docs/keystone-auth/${doc}:${lineOf(md, m.index)} (inside users ${JSON.stringify(DOC_FRAGMENT_USERS)})`, policy: [{ users: DOC_FRAGMENT_USERS, ...fragment }] })
   }
-  out.push({ name: 'examples/webhook/policy.json', source: 'examples/webhook/policy.json', policy: JSON.parse(read('examples-webhook-policy.json')) })
-  const cmText = read('examples-webhook-keystone-policy-configmap.yaml')
+  out.push({ name: 'examples/webhook/policy.json', source: 'examples/webhook/policy.json', policy: JSON.parse(read('examples/webhook/policy.json')) })
+  const cmText = read('examples/webhook/keystone-policy-configmap.yaml')
   const cm = parseYaml(cmText) as { data: { policies: string } }
   out.push({ name: 'examples/webhook/keystone-policy-configmap.yaml (v2)', source: 'examples/webhook/keystone-policy-configmap.yaml', policy: JSON.parse(cm.data.policies) })
   const commented = cmText.split('\n').filter(l => l.startsWith('#')).map(l => l.replace(/^# ?/, '')).join('\n')

@@ -5,6 +5,7 @@ import { PolicyEngine, type PolicyEngineOptions } from '../../src/authz/engine.j
 import type { AccessRequest } from '../../src/authz/types.js'
 import { parseSubjectAccessReview } from '../../src/server/subject-access-review.js'
 import { GO_PEER_COMMIT, goPeerUnavailable, startGoWebhook } from '../helpers/go-peer.js'
+import { here } from './helpers.js'
 import { GO_FIXTURES, goAuthorizerCases, goDocPolicies, type GoUser } from './go-cases.js'
 
 // Go's own authorization cases (authorizer_test.go, v1.32.1 commit 8045e160), read from the
@@ -104,7 +105,7 @@ function matrix (): Request[] {
   return out
 }
 
-const RECORD = join(GO_FIXTURES, 'go-decisions.json')
+const RECORD = join(here, 'fixtures', 'go-decisions.json')
 interface GoRecord { go: string, commit: string, how: string, decisions: Record<string, string> }
 const requests = matrix()
 const policies = goDocPolicies()

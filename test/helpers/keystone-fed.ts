@@ -67,7 +67,20 @@ export async function federatedToken (k: FederatedKeystone, username: string, gr
   const idp = await fetch(`${base}/idp/login?${q.toString()}`)
   if (idp.status !== 200) throw new Error(`test IdP answered ${idp.status}`)
   const bearer = ((await idp.json()) as { access_token: string }).access_token
-  const fedRes = await fetch(k.fed.federated_auth_url, { method: 'POST', headers: { authorization: `Bearer ${bearer}` } })
+  // The test Keystone's SQLite lets two concurrent first logins (which create the shadow user)
+  // collide: one gets "database is locked" and uWSGI closes the socket without an answer. That is
+  // the test bed's limit, not the code under test's: try again a few times.
+  let fedRes: Response | undefined
+  for (let attempt = 1; fedRes === undefined; attempt++) {
+    try {
+      const r = await fetch(k.fed.federated_auth_url, { method: 'POST', headers: { authorization: `Bearer ${bearer}` } })
+      if (r.status >= 500 && attempt < 4) { await r.body?.cancel(); await new Promise(resolve => setTimeout(resolve, 200 * attempt)); continue }
+      fedRes = r
+    } catch (err) {
+      if (attempt >= 4) throw err
+      await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+    }
+  }
   if (fedRes.status !== 201) throw new Error(`federated auth answered ${fedRes.status}: ${(await fedRes.text()).slice(0, 300)}`)
   const unscoped = fedRes.headers.get('x-subject-token') as string
   if (projectId === undefined) return unscoped

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { EXTRA_ACCESS_RULES } from '../../src/authn/types.js'
 import { keystoneApi, loadSeed, passwordToken, type Seed } from '../helpers/keystone.js'
 import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 const seed: Seed = loadSeed()
 const ALL = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
@@ -17,7 +18,7 @@ async function credentialToken (userToken: string, rules: Array<{ service: strin
   })
   if (made.status !== 201) throw new Error(`cannot create the application credential: ${made.status} ${JSON.stringify(made.body)}`)
   const ac = made.body.application_credential
-  const res = await fetch(`${seed.auth_url}/auth/tokens?nocatalog`, {
+  const res = await keystoneFetch(`${seed.auth_url}/auth/tokens?nocatalog`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ auth: { identity: { methods: ['application_credential'], application_credential: { id: ac.id, secret: ac.secret } } } })

@@ -17,6 +17,7 @@ import { waitFor } from '../helpers/fake-kube.js'
 import { Authenticator } from '../../src/authn/authenticator.js'
 import { KeystoneClient } from '../../src/keystone/client.js'
 import { ServiceToken } from '../../src/keystone/service-token.js'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 const seed = loadSeed()
 const acme = seed.domains.acme!.id
@@ -55,7 +56,7 @@ async function removeByName (s: Seed, admin: string, kind: 'users' | 'groups', n
 }
 
 async function opsToken (u: Made): Promise<string> {
-  const res = await fetch(`${seed.auth_url}/auth/tokens?nocatalog`, {
+  const res = await keystoneFetch(`${seed.auth_url}/auth/tokens?nocatalog`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { id: u.id, password: u.password } } }, scope: { project: { id: ops.id } } } })

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { adminToken, appCredToken, keystoneApi, loadSeed, passwordToken } from '../helpers/keystone.js'
 import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 const seed = loadSeed()
 const EXTRA = 'alpha.kubernetes.io/identity/'
@@ -146,7 +147,7 @@ async function acceptedThenRevoked (t: Test, wh: TestWebhook): Promise<string> {
   const keeper = await passwordToken(seed, 'demo', 'demo')
   const victim = await passwordToken(seed, 'demo', 'demo')
   t.equal((await wh.post('/webhook', tokenReview(victim))).body.status.authenticated, true)
-  const revoke = await fetch(`${seed.auth_url}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': keeper, 'x-subject-token': victim } })
+  const revoke = await keystoneFetch(`${seed.auth_url}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': keeper, 'x-subject-token': victim } })
   t.equal(revoke.status, 204)
   return victim
 }

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Seed } from './keystone.js'
+import { keystoneFetch } from './keystone-fetch.js'
 
 export const FED_DIR = process.env.KEYSTONE_FED_DIR ?? '/tmp/keystone-fed'
 export const FED_PORT = process.env.KEYSTONE_FED_PORT ?? '5001'
@@ -64,7 +65,7 @@ export async function ensureFederatedKeystone (): Promise<FederatedKeystone> {
 export async function federatedToken (k: FederatedKeystone, username: string, groups: string[], projectId?: string): Promise<string> {
   const base = new URL(k.authUrl).origin
   const q = new URLSearchParams({ username, groups: groups.join(';'), response: 'token' })
-  const idp = await fetch(`${base}/idp/login?${q.toString()}`)
+  const idp = await keystoneFetch(`${base}/idp/login?${q.toString()}`)
   if (idp.status !== 200) throw new Error(`test IdP answered ${idp.status}`)
   const bearer = ((await idp.json()) as { access_token: string }).access_token
   // The test Keystone's SQLite lets two concurrent first logins (which create the shadow user)
@@ -73,7 +74,7 @@ export async function federatedToken (k: FederatedKeystone, username: string, gr
   let fedRes: Response | undefined
   for (let attempt = 1; fedRes === undefined; attempt++) {
     try {
-      const r = await fetch(k.fed.federated_auth_url, { method: 'POST', headers: { authorization: `Bearer ${bearer}` } })
+      const r = await keystoneFetch(k.fed.federated_auth_url, { method: 'POST', headers: { authorization: `Bearer ${bearer}` } })
       if (r.status >= 500 && attempt < 4) { await r.body?.cancel(); await new Promise(resolve => setTimeout(resolve, 200 * attempt)); continue }
       fedRes = r
     } catch (err) {
@@ -84,7 +85,7 @@ export async function federatedToken (k: FederatedKeystone, username: string, gr
   if (fedRes.status !== 201) throw new Error(`federated auth answered ${fedRes.status}: ${(await fedRes.text()).slice(0, 300)}`)
   const unscoped = fedRes.headers.get('x-subject-token') as string
   if (projectId === undefined) return unscoped
-  const scoped = await fetch(`${k.authUrl}/auth/tokens?nocatalog`, {
+  const scoped = await keystoneFetch(`${k.authUrl}/auth/tokens?nocatalog`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ auth: { identity: { methods: ['token'], token: { id: unscoped } }, scope: { project: { id: projectId } } } })

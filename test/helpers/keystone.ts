@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { keystoneFetch } from './keystone-fetch.js'
 
 export const KEYSTONE_DEV_DIR = process.env.KEYSTONE_DEV_DIR ?? '/tmp/keystone-dev'
 export const KEYSTONE_SCRIPT = fileURLToPath(new URL('../keystone/keystone-dev.sh', import.meta.url))
@@ -63,7 +64,7 @@ export async function adminToken (seed: Seed): Promise<string> {
 }
 
 async function issue (authUrl: string, body: unknown): Promise<string> {
-  const res = await fetch(`${authUrl}/auth/tokens?nocatalog`, {
+  const res = await keystoneFetch(`${authUrl}/auth/tokens?nocatalog`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
   })
   if (res.status !== 201) throw new Error(`Keystone login failed: ${res.status} ${await res.text()}`)
@@ -72,9 +73,9 @@ async function issue (authUrl: string, body: unknown): Promise<string> {
 
 /** Direct Keystone admin API call (test set-up only). */
 export async function keystoneApi (seed: Seed, token: string, method: string, path: string, body?: unknown): Promise<{ status: number, body: any }> {
-  const init: RequestInit = { method, headers: { 'x-auth-token': token, 'content-type': 'application/json' } }
+  const init: { method: string, headers: Record<string, string>, body?: string } = { method, headers: { 'x-auth-token': token, 'content-type': 'application/json' } }
   if (body !== undefined) init.body = JSON.stringify(body)
-  const res = await fetch(`${seed.auth_url}${path}`, init)
+  const res = await keystoneFetch(`${seed.auth_url}${path}`, init)
   const text = await res.text()
   return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KeystoneClient } from '../../src/keystone/client.js'
 import { startFakeApiServer, type FakeApiServer, type UserInfo } from '../helpers/fake-apiserver.js'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 export const PLUGIN = fileURLToPath(new URL('../../bin/client-keystone-auth', import.meta.url))
 
@@ -224,13 +225,13 @@ export function spawnRun (cmd: string, args: string[], env: NodeJS.ProcessEnv): 
 
 /** Revokes a token in Keystone (DELETE /v3/auth/tokens), the token revoking itself. */
 export async function revokeToken (authUrl: string, token: string): Promise<number> {
-  const res = await fetch(`${authUrl}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': token, 'x-subject-token': token } })
+  const res = await keystoneFetch(`${authUrl}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': token, 'x-subject-token': token } })
   return res.status
 }
 
 /** What Keystone says of a token now, the token checking itself: 200 valid, 401 no longer honoured. */
 export async function tokenStatus (authUrl: string, token: string): Promise<number> {
-  const res = await fetch(`${authUrl}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
+  const res = await keystoneFetch(`${authUrl}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
   await res.arrayBuffer()
   return res.status
 }

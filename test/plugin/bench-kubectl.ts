@@ -8,6 +8,7 @@
 import { startFakeApiServer } from '../helpers/fake-apiserver.js'
 import { keystoneAuthenticator, kubectl, sandbox, writeKubeconfig } from './_support.js'
 import { writeFileSync } from 'node:fs'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 const N = Number(process.argv[2] ?? 20)
 const url = process.env.BENCH_KEYSTONE_URL ?? 'http://127.0.0.1:5000/v3'
@@ -44,7 +45,7 @@ try {
   writeKubeconfig(off.kubeconfig, api, { apiVersion: 'client.authentication.k8s.io/v1', env, args: ['--no-cache'] })
   await measure('plugin, cache off (login per run)', off.env)
   // Floor: the same kubectl call with a static token and no plugin.
-  const res = await fetch(`${url}/auth/tokens?nocatalog`, {
+  const res = await keystoneFetch(`${url}/auth/tokens?nocatalog`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: env.OS_USERNAME, domain: { name: env.OS_DOMAIN_NAME }, password: env.OS_PASSWORD } } }, scope: { project: { name: env.OS_PROJECT_NAME, domain: { name: env.OS_DOMAIN_NAME } } } } })

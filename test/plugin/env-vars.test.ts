@@ -9,6 +9,7 @@ import t from 'tap'
 import { adminToken, keystoneApi, loadSeed, passwordToken } from '../helpers/keystone.js'
 import { goPeerBinary, goPeerUnavailable } from '../helpers/go-peer.js'
 import { kubectl, plugin, run, sandbox, usePluginStack, writeKubeconfig } from './_support.js'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 const seed = loadSeed()
 const acme = seed.domains.acme!
@@ -44,7 +45,7 @@ interface Seen { user: string, userDomain: string, scope: string, trust?: string
 
 /** What Keystone says of a token: its user, user domain and scope (`project ops`, `domain acme`, `system`). */
 async function inspect (token: string): Promise<Seen> {
-  const res = await fetch(`${AUTH}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
+  const res = await keystoneFetch(`${AUTH}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
   if (res.status !== 200) throw new Error(`Keystone answered ${res.status} to the token check`)
   const tk = (await res.json() as { token: any }).token
   const scope = tk.project !== undefined ? `project ${tk.project.name as string}` : tk.domain !== undefined ? `domain ${tk.domain.name as string}` : tk.system !== undefined ? 'system' : 'unscoped'

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadSeed, passwordToken } from '../helpers/keystone.js'
 import { PLUGIN, kubectl, plugin, sandbox, usePluginStack } from './_support.js'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 const seed = loadSeed()
 const demo = seed.users.demo!
@@ -82,7 +83,7 @@ t.test('--create-application-credential: merged into an existing kubeconfig, wor
 
   // Keystone has it, with the role and expiry asked for.
   const token = await passwordToken(seed, 'demo', 'demo')
-  const got = await fetch(`${seed.auth_url}/users/${demo.id}/application_credentials/${e.OS_APPLICATION_CREDENTIAL_ID}`, { headers: { 'x-auth-token': token } })
+  const got = await keystoneFetch(`${seed.auth_url}/users/${demo.id}/application_credentials/${e.OS_APPLICATION_CREDENTIAL_ID}`, { headers: { 'x-auth-token': token } })
   t.equal(got.status, 200)
   const ac = (await got.json() as { application_credential: { name: string, roles: Array<{ name: string }>, expires_at: string | null } }).application_credential
   t.equal(ac.name, name)
@@ -96,7 +97,7 @@ t.test('--create-application-credential: merged into an existing kubeconfig, wor
     const other = await kubectl(['config', 'get-contexts', '-o', 'name'], sb.env)
     t.same(other.stdout.trim().split('\n').sort(), ['demo@garr', 'other'])
   } finally {
-    await fetch(`${seed.auth_url}/users/${demo.id}/application_credentials/${e.OS_APPLICATION_CREDENTIAL_ID}`, { method: 'DELETE', headers: { 'x-auth-token': token } })
+    await keystoneFetch(`${seed.auth_url}/users/${demo.id}/application_credentials/${e.OS_APPLICATION_CREDENTIAL_ID}`, { method: 'DELETE', headers: { 'x-auth-token': token } })
   }
 })
 

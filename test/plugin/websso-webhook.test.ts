@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { startWebhook, tokenReview } from '../helpers/webhook.js'
 import { ensureFederatedKeystone, federatedToken, type FederatedKeystone } from '../helpers/keystone-fed.js'
 import { adminToken, keystoneApi } from '../helpers/keystone.js'
+import { keystoneFetch } from '../helpers/keystone-fetch.js'
 
 let k: FederatedKeystone
 t.before(async () => { k = await ensureFederatedKeystone() })
@@ -17,7 +18,7 @@ const user = `fed-wh-${process.pid}`
 
 t.test('a federated user\'s own token may not read its group names (why service mode is needed)', async t => {
   const token = await federatedToken(k, user, ['federated-users'], k.seed.projects.demo?.id)
-  const res = await fetch(`${k.authUrl}/groups/${k.fed.groups['federated-users']?.id ?? ''}`, { headers: { 'x-auth-token': token } })
+  const res = await keystoneFetch(`${k.authUrl}/groups/${k.fed.groups['federated-users']?.id ?? ''}`, { headers: { 'x-auth-token': token } })
   t.equal(res.status, 403)
 })
 

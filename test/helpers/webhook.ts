@@ -30,12 +30,14 @@ export interface TestWebhook {
  */
 export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.ProcessEnv, clientCert?: boolean, mtls?: boolean } = {}): Promise<TestWebhook> {
   const certs = testCerts()
-  const keystoneUrl = loadSeed().auth_url
+  // The seed file exists only where the test Keystone was started: a caller that names its own
+  // --keystone-url (a fake, or one never reached) must not need it.
+  const ownKeystone = flags.includes('--keystone-url')
   const argv = [
     '--listen', '127.0.0.1:0',
     '--tls-cert-file', certs.certFile,
     '--tls-private-key-file', certs.keyFile,
-    '--keystone-url', keystoneUrl,
+    ...(ownKeystone ? [] : ['--keystone-url', loadSeed().auth_url]),
     ...(opts.mtls === true ? ['--client-ca-file', certs.caFile] : []),
     ...flags
   ]

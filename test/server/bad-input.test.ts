@@ -2,8 +2,12 @@
 import t from 'tap'
 import { startWebhook, tokenReview } from '../helpers/webhook.js'
 
+// Port 9 (discard) on loopback: nothing listens there, and nothing here should try.
+const UNREACHED = 'http://127.0.0.1:9/v3'
+
 t.test('malformed reviews', async t => {
-  const wh = await startWebhook(['--max-request-bytes', '4096'])
+  // A Keystone URL nobody listens on: bad input must be answered before any Keystone call.
+  const wh = await startWebhook(['--max-request-bytes', '4096', '--keystone-url', UNREACHED])
   t.teardown(wh.close)
   const cases: Array<[string, string, unknown, Record<string, string> | undefined, number, RegExp]> = [
     ['invalid JSON', '/webhook', '{"kind": "TokenReview",', undefined, 400, /body is not valid JSON/],
@@ -39,7 +43,7 @@ t.test('malformed reviews', async t => {
 })
 
 t.test('a wrong token never appears in an error answer', async t => {
-  const wh = await startWebhook()
+  const wh = await startWebhook(['--keystone-url', UNREACHED])
   t.teardown(wh.close)
   const secret = 'very-secret-token-value-123'
   const res = await wh.post('/webhook', { apiVersion: 'authentication.k8s.io/v3', kind: 'TokenReview', spec: { token: secret } })

@@ -7,7 +7,7 @@ import {
   type ApiserverConfigInput, type AuthzMode, type FailurePolicy
 } from '../config/apiserver-config.js'
 import { formatHelp, getString, getNumber, getBool, parseFlags, type FlagSpec } from './flags.js'
-import type { Io } from './k8s-keystone-auth.js'
+import type { Io } from './io.js'
 
 export const GEN_APISERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'webhook-url', type: 'string', default: DEFAULT_WEBHOOK_URL, help: 'https URL at which kube-apiserver reaches the webhook (hostNetwork pod on the same node: https://127.0.0.1:8443/webhook; the serving certificate needs that host in its SANs)' },

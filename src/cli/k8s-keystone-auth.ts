@@ -5,12 +5,10 @@ import { KsaError, UsageError, errorMessage } from '../errors.js'
 import { createLogger } from '../log.js'
 import { VERSION } from '../version.js'
 import { formatHelp, parseFlags, type ParsedFlags } from './flags.js'
+import type { Io } from './io.js'
 import { SERVER_FLAGS } from './server-flags.js'
 
-export interface Io {
-  stdout: (s: string) => void
-  stderr: (s: string) => void
-}
+export type { Io }
 
 const USAGE = `k8s-keystone-auth ${VERSION}: Kubernetes webhook authentication and authorization with OpenStack Keystone
 

@@ -1,4 +1,4 @@
-// Every relative link of README.md and docs/**/*.md points at a file that exists, and every
+// Every relative link of README.md, CHANGELOG.md, CONTRIBUTING.md and docs/**/*.md points at a file that exists, and every
 // #anchor at a heading of that file (GitHub's slugs).
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
@@ -32,7 +32,7 @@ export function anchorsOf (text: string): Set<string> {
   return out
 }
 
-const files = [join(root, 'README.md'), ...markdownFiles(join(root, 'docs'))]
+const files = [...['README.md', 'CHANGELOG.md', 'CONTRIBUTING.md'].map(f => join(root, f)), ...markdownFiles(join(root, 'docs'))]
 
 t.test('every relative link and anchor in the docs resolves', async t => {
   let checked = 0

@@ -83,7 +83,3 @@ export function matchNamePattern (p: ParsedPattern, value: string, emptyMatchesA
   }
 }
 
-/** Human form for reasons and the CLI. */
-export function describeNamePattern (p: ParsedPattern): string {
-  return p.source
-}

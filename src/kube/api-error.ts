@@ -1,4 +1,4 @@
-import { KsaError } from '../errors.js'
+import { ERR, KsaError } from '../errors.js'
 
 // A Kubernetes API answer that is not a success, with the fields of its `Status` body that callers
 // branch on. `reason` is the machine-readable one (NotFound, AlreadyExists, Invalid, Expired, Gone,
@@ -8,7 +8,7 @@ export class KubeApiError extends KsaError {
   readonly status: number
   readonly reason: string
   constructor (status: number, reason: string, message: string, options?: { cause?: unknown }) {
-    super('KSA_ERR_KUBE_API', message, options)
+    super(ERR.KUBE_API, message, options)
     this.name = 'KubeApiError'
     this.status = status
     this.reason = reason
@@ -18,13 +18,9 @@ export class KubeApiError extends KsaError {
 /** The Kubernetes API could not be reached or its answer could not be read (no Status to go by). */
 export class KubeUnavailableError extends KsaError {
   constructor (message: string, options?: { cause?: unknown }) {
-    super('KSA_ERR_KUBE_UNAVAILABLE', message, options)
+    super(ERR.KUBE_UNAVAILABLE, message, options)
     this.name = 'KubeUnavailableError'
   }
-}
-
-export function isKubeStatus (err: unknown, status: number): boolean {
-  return err instanceof KubeApiError && err.status === status
 }
 
 /** Builds a KubeApiError from an HTTP status and a (possibly non-Status) body. */

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { KsaError } from '../errors.js'
+import { ERR, KsaError } from '../errors.js'
 
 // Tokens kept between kubectl runs: one JSON file per cache key in
 // $XDG_CACHE_HOME/k8s-keystone-auth/ (directory 0700, files 0600, written atomically), and a lock
@@ -54,7 +54,7 @@ export function defaultCacheDir (env: NodeJS.ProcessEnv): string {
 /** The cache directory is not the user's own, or is open to other users. */
 export class CacheDirError extends KsaError {
   constructor (message: string) {
-    super('KSA_ERR_CACHE_UNSAFE', message)
+    super(ERR.CACHE_UNSAFE, message)
     this.name = 'CacheDirError'
   }
 }

@@ -1,4 +1,4 @@
-import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
+import { ERR, KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
 import { TokenCache, type CacheEntry } from './cache.js'
 import type { Prompter } from './prompt.js'
 import {
@@ -13,7 +13,7 @@ import {
 export class MissingSettingsError extends KsaError {
   readonly missing: Field[]
   constructor (missing: Field[], why: string) {
-    super('KSA_ERR_MISSING_SETTINGS', `missing ${missing.map(hintFor).join(', ')}; ${why}`)
+    super(ERR.MISSING_SETTINGS, `missing ${missing.map(hintFor).join(', ')}; ${why}`)
     this.name = 'MissingSettingsError'
     this.missing = missing
   }
@@ -109,7 +109,7 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
   try {
     authUrl = normalizeAuthUrl(s.authUrl?.value ?? '')
   } catch (err) {
-    throw new KsaError('KSA_ERR_USAGE', errorMessage(err))
+    throw new KsaError(ERR.USAGE, errorMessage(err))
   }
 
   if (methodOf(s) === 'websso') {
@@ -246,8 +246,11 @@ export async function login (s: Settings, authUrl: string, timeoutMs: number): P
 
 export { liteOptions }
 
+/** The codes a failed plugin login carries: each names a different cause (see the catalog). */
+export type LoginFailedCode = typeof ERR.KEYSTONE_REJECTED | typeof ERR.KEYSTONE_UNAVAILABLE | typeof ERR.KEYSTONE_TLS | typeof ERR.NO_PROJECT | typeof ERR.NO_KEYSTONE_V3
+
 export class LoginFailedError extends KsaError {
-  constructor (code: string, message: string) {
+  constructor (code: LoginFailedCode, message: string) {
     super(code, message)
     this.name = 'LoginFailedError'
   }
@@ -258,7 +261,7 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME|SSL|EPROTO/
 export function explainLoginError (err: unknown, s: Settings, authUrl: string): Error {
   const who = describeIdentity(s)
   const method = methodOf(s)
-  if (err instanceof KsaError && err.code === 'KSA_ERR_NO_KEYSTONE_V3') {
+  if (err instanceof KsaError && err.code === ERR.NO_KEYSTONE_V3) {
     return new LoginFailedError(err.code, `${err.message}: check --keystone-url/OS_AUTH_URL`)
   }
   if (err instanceof KeystoneRejectedError) {
@@ -271,22 +274,22 @@ export function explainLoginError (err: unknown, s: Settings, authUrl: string): 
       } else {
         msg = `Keystone at ${authUrl} rejected ${who} for ${describeProject(s)}: the token expired or was revoked, or gives no access to ${scopeOf(s) === 'project' ? 'that project' : 'it'}`
       }
-      return new LoginFailedError('KSA_ERR_KEYSTONE_REJECTED', msg)
+      return new LoginFailedError(ERR.KEYSTONE_REJECTED, msg)
     }
-    return new LoginFailedError('KSA_ERR_KEYSTONE_REJECTED', `Keystone at ${authUrl} refused the login of ${who}: ${err.message}`)
+    return new LoginFailedError(ERR.KEYSTONE_REJECTED, `Keystone at ${authUrl} refused the login of ${who}: ${err.message}`)
   }
   if (err instanceof KeystoneUnavailableError) {
     const cause = err.cause as { code?: string, cause?: { code?: string, message?: string }, message?: string } | undefined
     const code = cause?.code ?? cause?.cause?.code ?? ''
     const detail = cause?.cause?.message ?? cause?.message ?? err.message
     if (TLS_CODES.test(code) || /certificate|TLS|SSL/i.test(detail)) {
-      return new LoginFailedError('KSA_ERR_KEYSTONE_TLS', `TLS problem talking to Keystone at ${authUrl}: ${code !== '' ? `${code}: ` : ''}${detail} (check --cacert/OS_CACERT, --cert/OS_CERT and --key/OS_KEY)`)
+      return new LoginFailedError(ERR.KEYSTONE_TLS, `TLS problem talking to Keystone at ${authUrl}: ${code !== '' ? `${code}: ` : ''}${detail} (check --cacert/OS_CACERT, --cert/OS_CERT and --key/OS_KEY)`)
     }
     if (cause !== undefined) {
       const via = (err as { via?: string }).via ?? ''
-      return new LoginFailedError('KSA_ERR_KEYSTONE_UNAVAILABLE', `cannot reach Keystone at ${authUrl}${via}: ${code !== '' ? `${code}: ` : ''}${detail}`)
+      return new LoginFailedError(ERR.KEYSTONE_UNAVAILABLE, `cannot reach Keystone at ${authUrl}${via}: ${code !== '' ? `${code}: ` : ''}${detail}`)
     }
-    return new LoginFailedError('KSA_ERR_KEYSTONE_UNAVAILABLE', `Keystone at ${authUrl} did not answer the login properly: ${err.message}`)
+    return new LoginFailedError(ERR.KEYSTONE_UNAVAILABLE, `Keystone at ${authUrl} did not answer the login properly: ${err.message}`)
   }
   return err instanceof Error ? err : new Error(String(err))
 }

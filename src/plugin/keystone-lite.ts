@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { isIP, type Socket } from 'node:net'
-import { KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
+import { ERR, KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
 import { authRequestBody, notKeystoneAnswer, versionProblem } from '../keystone/auth-request.js'
 import type { AuthMethod, ScopeRequest } from '../keystone/types.js'
 import { proxyAuthorization, proxyFor, shownProxy } from '../keystone/proxy.js'
@@ -44,7 +44,7 @@ export async function call (o: LiteOptions, method: string, path: string, header
       try {
         return readFileSync(file)
       } catch (err) {
-        throw new KsaError('KSA_ERR_TLS_FILES', `cannot read the ${what} file ${file}: ${(err as { code?: string }).code ?? errorMessage(err)}`)
+        throw new KsaError(ERR.TLS_FILES, `cannot read the ${what} file ${file}: ${(err as { code?: string }).code ?? errorMessage(err)}`)
       }
     }
     if (o.caFile !== undefined) tls.ca = read(o.caFile, 'CA (--cacert/OS_CACERT)')
@@ -157,7 +157,7 @@ export async function issueToken (o: LiteOptions, auth: AuthMethod, scope?: Scop
     // answers 404 as well, or some other page: the version document tells them apart.
     if (res.status === 404 || notKeystoneAnswer(res.body)) {
       const problem = await apiProblem(o)
-      if (problem !== undefined) throw new KsaError('KSA_ERR_NO_KEYSTONE_V3', problem)
+      if (problem !== undefined) throw new KsaError(ERR.NO_KEYSTONE_V3, problem)
     }
     throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to the login${msg !== '' ? `: ${msg}` : ''}`)
   }

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { getBool, getList, getString, parseDuration, type ParsedFlags } from '../cli/flags.js'
-import { ConfigError, KsaError, UsageError, errorMessage } from '../errors.js'
+import { ConfigError, ERR, KsaError, UsageError, errorMessage } from '../errors.js'
 import { completeSettings, liteOptions, login } from './get-token.js'
 import { methodOf, normalizeAuthUrl, scopeOf, type Settings } from './settings.js'
 
@@ -126,7 +126,7 @@ async function createApplicationCredential (p: ParsedFlags, s: Settings, authUrl
     if (res.status !== 201 || typeof ac?.id !== 'string' || typeof ac.secret !== 'string') {
       const msg = (res.body as { error?: { message?: string } } | undefined)?.error?.message ?? ''
       const hint = res.status === 403 ? ' (a token from a restricted application credential cannot create another; log in with a password)' : ''
-      throw new KsaError('KSA_ERR_APP_CRED', `Keystone at ${authUrl} answered ${res.status} to creating application credential ${name}${msg !== '' ? `: ${msg}` : ''}${hint}`)
+      throw new KsaError(ERR.APP_CRED, `Keystone at ${authUrl} answered ${res.status} to creating application credential ${name}${msg !== '' ? `: ${msg}` : ''}${hint}`)
     }
     return {
       id: ac.id,
@@ -137,7 +137,7 @@ async function createApplicationCredential (p: ParsedFlags, s: Settings, authUrl
     }
   } catch (err) {
     if (err instanceof KsaError) throw err
-    throw new KsaError('KSA_ERR_APP_CRED', errorMessage(err))
+    throw new KsaError(ERR.APP_CRED, errorMessage(err))
   }
 }
 

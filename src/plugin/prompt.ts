@@ -1,11 +1,11 @@
-import { KsaError } from '../errors.js'
+import { ERR, KsaError } from '../errors.js'
 
 // Terminal prompts on stderr (stdout carries the ExecCredential), answers from stdin. Secrets are
 // read without echo when stdin is a terminal. End of input is an error, never a wait.
 
 export class PromptAbortedError extends KsaError {
   constructor (message: string) {
-    super('KSA_ERR_PROMPT', message)
+    super(ERR.PROMPT, message)
     this.name = 'PromptAbortedError'
   }
 }

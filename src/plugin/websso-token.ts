@@ -1,4 +1,4 @@
-import { KeystoneRejectedError, KsaError, errorMessage } from '../errors.js'
+import { ERR, KeystoneRejectedError, KsaError, errorMessage } from '../errors.js'
 import type { TokenCache, CacheEntry } from './cache.js'
 import { fromCache, liteOptions, LoginFailedError, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './get-token.js'
 import { cacheKey, describeProject, webssoUnscopedKey, type Settings } from './settings.js'
@@ -12,7 +12,7 @@ import type { LiteProject, LiteToken, TokenInfo } from './keystone-lite.js'
 
 export class WebssoLoginNeededError extends KsaError {
   constructor (why: string) {
-    super('KSA_ERR_WEBSSO_LOGIN_NEEDED', `no usable cached Keystone token for this WebSSO login and ${why}; run \`client-keystone-auth login\` (with the same settings: OS_AUTH_URL, OS_AUTH_TYPE=v3websso, OS_PROTOCOL, ...) in a terminal first`)
+    super(ERR.WEBSSO_LOGIN_NEEDED, `no usable cached Keystone token for this WebSSO login and ${why}; run \`client-keystone-auth login\` (with the same settings: OS_AUTH_URL, OS_AUTH_TYPE=v3websso, OS_PROTOCOL, ...) in a terminal first`)
     this.name = 'WebssoLoginNeededError'
   }
 }
@@ -48,7 +48,7 @@ export async function getWebssoToken (opts: GetTokenOptions, authUrl: string): P
     for (;;) {
       release = cache.tryLock(browserKey, staleMs)
       if (release !== undefined) break
-      if (now() > deadline) throw new KsaError('KSA_ERR_WEBSSO_LOCKED', `another client-keystone-auth run has been holding the WebSSO login lock in ${cache.dir} for longer than the login may take; if no login is running, run \`client-keystone-auth logout\``)
+      if (now() > deadline) throw new KsaError(ERR.WEBSSO_LOCKED, `another client-keystone-auth run has been holding the WebSSO login lock in ${cache.dir} for longer than the login may take; if no login is running, run \`client-keystone-auth logout\``)
       await sleep(100)
       const e = cache.read(scopedKey)
       if (usable(e, authUrl, now(), opts.marginMs)) return serve(cache, scopedKey, e, opts)
@@ -163,10 +163,17 @@ function store (cache: TokenCache, key: string, t: LiteToken, authUrl: string, o
   return { token: t.token, expiresAt: t.expiresAt, source: 'login' }
 }
 
+/** The federated user's projects do not name one project to scope to. */
+class NoProjectError extends LoginFailedError {
+  constructor (message: string) {
+    super(ERR.NO_PROJECT, message)
+  }
+}
+
 /** Keystone refused the unscoped token itself (expired, revoked): a new browser login is needed. */
 class UnscopedRejectedError extends KsaError {
   constructor (message: string) {
-    super('KSA_ERR_KEYSTONE_REJECTED', message)
+    super(ERR.KEYSTONE_REJECTED, message)
     this.name = 'UnscopedRejectedError'
   }
 }
@@ -188,7 +195,7 @@ async function scope (s: Settings, authUrl: string, unscoped: string, opts: GetT
   } catch (err) {
     if (err instanceof KeystoneRejectedError) {
       if (err.status === 401) throw new UnscopedRejectedError(`Keystone at ${authUrl} refused to scope the federated token to project ${project.name} (${project.id}): ${err.message}`)
-      throw new LoginFailedError('KSA_ERR_KEYSTONE_REJECTED', `Keystone at ${authUrl} refused to scope the federated token to project ${project.name} (${project.id}): ${err.message}`)
+      throw new LoginFailedError(ERR.KEYSTONE_REJECTED, `Keystone at ${authUrl} refused to scope the federated token to project ${project.name} (${project.id}): ${err.message}`)
     }
     throw err
   }
@@ -198,7 +205,7 @@ async function pickProject (s: Settings, projects: LiteProject[], opts: GetToken
   const names = (list: LiteProject[]): string => list.map(p => p.name).sort().join(', ')
   if (s.projectId !== undefined) {
     const p = projects.find(x => x.id === s.projectId?.value)
-    if (p === undefined) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `the federated user has no access to project id ${s.projectId.value}; its projects: ${names(projects) || 'none'}`)
+    if (p === undefined) throw new NoProjectError(`the federated user has no access to project id ${s.projectId.value}; its projects: ${names(projects) || 'none'}`)
     return p
   }
   if (s.projectName !== undefined) {
@@ -206,19 +213,19 @@ async function pickProject (s: Settings, projects: LiteProject[], opts: GetToken
     const d = s.projectDomain?.sel
     if (d !== undefined && 'id' in d) matches = matches.filter(x => x.domainId === d.id)
     if (matches.length === 1) return matches[0] as LiteProject
-    if (matches.length === 0) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `the federated user has no access to ${describeProject(s)}; its projects: ${names(projects) || 'none'}`)
-    throw new LoginFailedError('KSA_ERR_NO_PROJECT', `${matches.length} projects named ${s.projectName.value} in different domains: set the project by id (OS_PROJECT_ID) or domain id (OS_PROJECT_DOMAIN_ID)`)
+    if (matches.length === 0) throw new NoProjectError(`the federated user has no access to ${describeProject(s)}; its projects: ${names(projects) || 'none'}`)
+    throw new NoProjectError(`${matches.length} projects named ${s.projectName.value} in different domains: set the project by id (OS_PROJECT_ID) or domain id (OS_PROJECT_DOMAIN_ID)`)
   }
   if (projects.length === 1) return projects[0] as LiteProject
-  if (projects.length === 0) throw new LoginFailedError('KSA_ERR_NO_PROJECT', 'the federated user has no project in Keystone (its identity provider groups give no role on any project); ask your cloud administrator')
+  if (projects.length === 0) throw new NoProjectError('the federated user has no project in Keystone (its identity provider groups give no role on any project); ask your cloud administrator')
   const prompter = opts.interactive ? opts.prompter?.() : undefined
-  if (prompter === undefined) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `the federated user has ${projects.length} projects (${names(projects)}): choose one with --project-name/OS_PROJECT_NAME or --project-id/OS_PROJECT_ID`)
+  if (prompter === undefined) throw new NoProjectError(`the federated user has ${projects.length} projects (${names(projects)}): choose one with --project-name/OS_PROJECT_NAME or --project-id/OS_PROJECT_ID`)
   const sorted = [...projects].sort((a, b) => a.name.localeCompare(b.name))
   process.stderr.write(`Your projects:\n${sorted.map((p, i) => `  ${i + 1}) ${p.name} (${p.id})`).join('\n')}\n`)
   const answer = await prompter.ask('the project (number or name)')
   const n = Number(answer)
   const chosen = Number.isInteger(n) && n >= 1 && n <= sorted.length ? sorted[n - 1] : sorted.find(p => p.name === answer || p.id === answer)
-  if (chosen === undefined) throw new LoginFailedError('KSA_ERR_NO_PROJECT', `no project ${JSON.stringify(answer)} among ${names(projects)}`)
+  if (chosen === undefined) throw new NoProjectError(`no project ${JSON.stringify(answer)} among ${names(projects)}`)
   process.stderr.write(`client-keystone-auth: using project ${chosen.name}; set OS_PROJECT_NAME=${chosen.name} to skip this question\n`)
   return chosen
 }

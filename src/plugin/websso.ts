@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { spawn } from 'node:child_process'
-import { KsaError, UsageError, errorMessage } from '../errors.js'
+import { ERR, type ErrorCode, KsaError, UsageError, errorMessage } from '../errors.js'
 
 // Keystone WebSSO, the browser login Horizon uses, for a command-line client: listen on a loopback
 // port that Keystone lists in [federation] trusted_dashboard, send the browser to Keystone's websso
@@ -15,7 +15,7 @@ export const CALLBACK_PATH = '/callback'
 const MAX_FORM = 64 * 1024
 
 export class WebssoError extends KsaError {
-  constructor (code: string, message: string) {
+  constructor (code: ErrorCode, message: string) {
     super(code, message)
     this.name = 'WebssoError'
   }
@@ -114,7 +114,7 @@ async function listenOnFirstFree (server: Server, ports: number[]): Promise<numb
     if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err
     tried.push(`${port} (${err.code})`)
   }
-  throw new WebssoError('KSA_ERR_WEBSSO_PORTS', `no free callback port for the WebSSO login: tried ${tried.join(', ')}; another login may be running, or set --websso-ports/CLIENT_KEYSTONE_AUTH_WEBSSO_PORTS to ports your Keystone trusts`)
+  throw new WebssoError(ERR.WEBSSO_PORTS, `no free callback port for the WebSSO login: tried ${tried.join(', ')}; another login may be running, or set --websso-ports/CLIENT_KEYSTONE_AUTH_WEBSSO_PORTS to ports your Keystone trusts`)
 }
 
 const DONE_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>Logged in</title></head>' +
@@ -187,7 +187,7 @@ export async function webssoLogin (o: WebssoLoginOptions): Promise<string> {
   const callback = callbackUrl(port)
   const url = webssoUrl(o.authUrl, o.protocol, o.identityProvider, callback)
   const timer = setTimeout(() => {
-    settle?.reject(new WebssoError('KSA_ERR_WEBSSO_TIMEOUT', `no WebSSO login arrived at ${callback} within ${Math.round(o.timeoutMs / 1000)} s; log in in the browser window, or open the printed URL yourself (raise --websso-timeout/CLIENT_KEYSTONE_AUTH_WEBSSO_TIMEOUT if you need longer)`))
+    settle?.reject(new WebssoError(ERR.WEBSSO_TIMEOUT, `no WebSSO login arrived at ${callback} within ${Math.round(o.timeoutMs / 1000)} s; log in in the browser window, or open the printed URL yourself (raise --websso-timeout/CLIENT_KEYSTONE_AUTH_WEBSSO_TIMEOUT if you need longer)`))
   }, o.timeoutMs)
   try {
     o.log(`log in to Keystone in your browser${o.browser === undefined ? '' : ' (opening it now)'}; if no browser opens, open this URL:`)

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../authn/types.js'
 import type { SyncConfig } from '../config/sync-config.js'
-import { KsaError, errorMessage } from '../errors.js'
+import { ERR, KsaError, errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { KubeApiError } from '../kube/api-error.js'
 import type { KubeClient, RoleBindingRecord } from '../kube/client.js'
@@ -48,7 +48,7 @@ export interface SyncerOptions {
 
 export class SyncTimeoutError extends KsaError {
   constructor (ms: number) {
-    super('KSA_ERR_SYNC_TIMEOUT', `sync did not finish within ${ms} ms; the review goes on, sync continues in the background`)
+    super(ERR.SYNC_TIMEOUT, `sync did not finish within ${ms} ms; the review goes on, sync continues in the background`)
     this.name = 'SyncTimeoutError'
   }
 }

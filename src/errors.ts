@@ -5,7 +5,7 @@
 // reaches the outside (HTTP status for the webhook, exit code for the CLIs) and what it means.
 // Codes and messages are part of the interface (scripts and tests branch on them), so code
 // strings live here only; docs/reference/errors.md is generated from this table
-// (`npm run docs:errors`) and a test keeps the two equal.
+// (`npm run docs:gen`) and a test keeps the two equal.
 
 export interface CatalogEntry {
   readonly code: string

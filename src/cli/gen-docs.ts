@@ -1,9 +1,10 @@
-// Writes docs/reference/server-flags.md and plugin-flags.md from the flag tables, so the reference
-// cannot drift from the code; test/docs/generated.test.ts fails when a checked-in page differs.
+// Writes the generated reference pages (flags from the flag tables, errors from the catalog), so
+// they cannot drift from the code; test/docs/generated.test.ts fails when a checked-in page differs.
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { FlagSpec } from './flags.js'
 import { SERVER_FLAGS } from './server-flags.js'
+import { renderErrorsDoc } from './gen-errors-doc.js'
 import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
@@ -28,7 +29,8 @@ export function pluginFlagsPage (): string {
 
 export const GENERATED: ReadonlyArray<[string, () => string]> = [
   ['docs/reference/server-flags.md', serverFlagsPage],
-  ['docs/reference/plugin-flags.md', pluginFlagsPage]
+  ['docs/reference/plugin-flags.md', pluginFlagsPage],
+  ['docs/reference/errors.md', renderErrorsDoc]
 ]
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { CATALOG } from '../errors.js'
 
 // docs/reference/errors.md is rendered from the catalog so that the page cannot drift from
@@ -12,7 +10,7 @@ export function renderErrorsDoc (): string {
   return [
     '# Error codes',
     '',
-    '<!-- Generated from src/errors.ts by `npm run docs:errors`; do not edit by hand. -->',
+    '<!-- Generated from src/errors.ts by `npm run docs:gen`; do not edit by hand. -->',
     '',
     'Every error k8s-keystone-auth and client-keystone-auth raise carries a stable `code`; logs show it',
     '(`code` field) and scripts should branch on it, never on the message text. Symptoms and their',
@@ -23,9 +21,4 @@ export function renderErrorsDoc (): string {
     ...rows,
     ''
   ].join('\n')
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const out = process.argv[2] ?? 'docs/reference/errors.md'
-  writeFileSync(out, renderErrorsDoc())
 }

@@ -1,4 +1,4 @@
-import { isUnrestricted, rulesForService, type AccessRule } from '../authz/access-rules.js'
+import { isUnrestricted, rulesForService, type AccessRule } from '../identity.js'
 
 // Which tokens of application credentials with access rules may log in to Kubernetes, and with
 // what. Keystone validates such a token only for a service that says it enforces access rules

@@ -5,15 +5,18 @@ import type { KeystoneClient } from '../keystone/client.js'
 import type { ServiceToken } from '../keystone/service-token.js'
 import type { Group, TokenInfo, TokenScope } from '../keystone/types.js'
 import type { RoleMapping } from '../config/sync-config.js'
-import { applyRoleMappings, identityFrom, type UsernameFormat } from './identity.js'
+import type { ScopeKind, UsernameFormat } from '../config/server-options.js'
+import { applyRoleMappings, identityFrom } from './identity.js'
 import { screenKeystoneNames } from './keystone-names.js'
 import { accessRulesGate, type AccessRulesOptions } from './access-rules-gate.js'
 import { tokenKey } from './token-key.js'
-import { EXTRA_ACCESS_RULES, type UserInfo } from './types.js'
+import { EXTRA_ACCESS_RULES, type UserInfo } from '../identity.js'
 import { KeystoneBusyError, ValidationLimit } from './validation-limit.js'
 
-export type ScopeKind = TokenScope['kind']
-export const SCOPE_KINDS: readonly ScopeKind[] = ['project', 'domain', 'system', 'unscoped']
+// The option's kinds (config) are exactly the kinds of a Keystone token's scope.
+type SameKinds = [ScopeKind] extends [TokenScope['kind']] ? [TokenScope['kind']] extends [ScopeKind] ? true : never : never
+const _sameKinds: SameKinds = true
+void _sameKinds
 
 export type AuthResult =
   | { authenticated: true, user: UserInfo, info: TokenInfo, cached: boolean }

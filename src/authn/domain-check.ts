@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { KeystoneClient } from '../keystone/client.js'
 import type { ServiceToken } from '../keystone/service-token.js'
-import type { UsernameFormat } from './identity.js'
+import type { UsernameFormat } from '../config/server-options.js'
 
 // With --username-format name (Go's only form) the Kubernetes username is the Keystone user name
 // alone, and user names are unique per domain only: whoever may create users in one domain can

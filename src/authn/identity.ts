@@ -1,12 +1,11 @@
 import type { RoleMapping } from '../config/sync-config.js'
+import type { UsernameFormat } from '../config/server-options.js'
 import type { Group, TokenInfo } from '../keystone/types.js'
 import {
   EXTRA_DOMAIN_ID, EXTRA_DOMAIN_NAME, EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES,
   EXTRA_SCOPE, EXTRA_USER_DOMAIN_ID, EXTRA_USER_DOMAIN_NAME, type UserInfo
-} from './types.js'
+} from '../identity.js'
 
-export type UsernameFormat = 'name' | 'domain/name'
-export const USERNAME_FORMATS: readonly UsernameFormat[] = ['name', 'domain/name']
 
 /** --username-prefix and --groups-prefix, put before Keystone-sourced names (kube-apiserver's OIDC convention). */
 export interface NamePrefixes {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Group, TokenInfo } from '../keystone/types.js'
-import { keystoneUsername, type UsernameFormat } from './identity.js'
+import type { UsernameFormat } from '../config/server-options.js'
+import { keystoneUsername } from './identity.js'
 
 // Which Keystone names may become Kubernetes identities. Keystone user and group names are chosen
 // by whoever may create users or groups in some domain (a domain manager, an LDAP directory, a

@@ -1,4 +1,4 @@
-import { EXTRA_ACCESS_RULES } from '../authn/types.js'
+import { ACCESS_RULE_METHODS, EXTRA_ACCESS_RULES } from '../identity.js'
 import type { AccessRequest, Decision, NonResourceAttributes, ResourceAttributes } from './types.js'
 
 // Keystone application-credential access rules, applied to Kubernetes requests.
@@ -18,14 +18,6 @@ import type { AccessRequest, Decision, NonResourceAttributes, ResourceAttributes
 //   non-resource: the path as asked
 //
 // NAME and SUB are left out when the request has none (list, create, deletecollection).
-
-export interface AccessRule {
-  service: string
-  method: string
-  path: string
-}
-
-export const ACCESS_RULE_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
 
 const METHOD_OF_VERB: Readonly<Record<string, string>> = {
   get: 'GET',
@@ -80,16 +72,6 @@ export function accessRulePathRegExp (pattern: string): RegExp {
     else re += (m[4] as string).replace(/[.+?^$()|[\]\\/-]/g, '\\$&')
   }
   return new RegExp(`^${re}$`)
-}
-
-/** The rules of one service type, as `METHOD path` strings (the form carried in the extras). */
-export function rulesForService (rules: readonly AccessRule[], serviceType: string): string[] {
-  return rules.filter(r => r.service === serviceType).map(r => `${r.method} ${r.path}`)
-}
-
-/** Every method on `/**`: a credential that Kubernetes-wise is not restricted at all. */
-export function isUnrestricted (encoded: readonly string[]): boolean {
-  return ACCESS_RULE_METHODS.every(m => encoded.includes(`${m} /**`))
 }
 
 export interface CompiledAccessRules {

@@ -1,4 +1,4 @@
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../identity.js'
 import { matchNamePattern, parseNamePattern, type ParsedPattern } from './name-pattern.js'
 import type { MatchRule, PermissionRule, PolicyEntry, V1NonResourceSpec, V1ResourceSpec } from './policy.js'
 import type { AccessRequest, Decision, NonResourceAttributes, ResourceAttributes } from './types.js'

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { EXTRA_ACCESS_RULES, EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../authn/types.js'
+import { EXTRA_ACCESS_RULES, EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../identity.js'
 import { accessRulesVerdict } from './access-rules.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { compilePolicy, hasKeystoneIdentity, type CompiledPolicy } from './compile.js'

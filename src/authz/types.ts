@@ -1,5 +1,5 @@
 // The records the authorization engine works on. The Kubernetes wire format (SubjectAccessReview
-// v1/v1beta1) is translated into these at the edge, in src/server/subject-access-review.ts.
+// v1/v1beta1) is translated into these at the edge, in src/server/http/subject-access-review.ts.
 
 /** One question kube-apiserver asks: may this user do this? Exactly one of resource/nonResource. */
 export interface AccessRequest {

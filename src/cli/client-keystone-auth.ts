@@ -3,7 +3,7 @@
 // loaded on the paths that need them, and a cache hit loads neither.
 import { isatty } from 'node:tty'
 import { resolve } from 'node:path'
-import { formatHelp, getBool, getNumber, getString, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js'
+import { formatHelp, getBool, getNumber, getString, parseFlags, type FlagSpec, type ParsedFlags } from '../config/flags.js'
 import { KsaError, UsageError, errorMessage } from '../errors.js'
 import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGIN_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
 import type { Settings } from '../plugin/settings.js'
@@ -129,7 +129,7 @@ async function runLogout (p: ParsedFlags, env: NodeJS.ProcessEnv): Promise<numbe
     // A WebSSO login also keeps the unscoped federated token (for switching project): forget it too.
     if (methodOf(settings) === 'websso') keys.push(webssoUnscopedKey(settings))
   }
-  const { liteOptions } = await import('../plugin/get-token.js')
+  const { liteOptions } = await import('../plugin/login.js')
   const { revokeToken } = await import('../plugin/keystone-lite.js')
   const timeoutMs = Math.min(getNumber(p, 'timeout') ?? 30_000, 10_000)
   let removed = 0

@@ -2,7 +2,7 @@
 // they cannot drift from the code; test/docs/generated.test.ts fails when a checked-in page differs.
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { FlagSpec } from './flags.js'
+import type { FlagSpec } from '../config/flags.js'
 import { SERVER_FLAGS } from './server-flags.js'
 import { renderErrorsDoc } from './gen-errors-doc.js'
 import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'

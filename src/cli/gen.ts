@@ -6,7 +6,7 @@ import {
   DEFAULT_CONFIG_DIR, DEFAULT_WEBHOOK_URL, authorizationConfigVersion, generateApiserverConfig,
   type ApiserverConfigInput, type AuthzMode, type FailurePolicy
 } from '../config/apiserver-config.js'
-import { formatHelp, getString, getNumber, getBool, parseFlags, type FlagSpec } from './flags.js'
+import { formatHelp, getString, getNumber, getBool, parseFlags, type FlagSpec } from '../config/flags.js'
 import type { Io } from './io.js'
 
 export const GEN_APISERVER_FLAGS: readonly FlagSpec[] = [

@@ -4,7 +4,7 @@ import { ServerOptions } from '../config/server-options.js'
 import { KsaError, UsageError, errorMessage } from '../errors.js'
 import { createLogger } from '../log.js'
 import { VERSION } from '../version.js'
-import { formatHelp, parseFlags, type ParsedFlags } from './flags.js'
+import { formatHelp, parseFlags, withDefaults, type ParsedFlags } from '../config/flags.js'
 import type { Io } from './io.js'
 import { SERVER_FLAGS } from './server-flags.js'
 
@@ -21,7 +21,7 @@ Usage:
 /** Turns parsed flags into validated options; the first problem becomes one UsageError line. */
 export function serverOptionsFrom (parsed: ParsedFlags): ServerOptions {
   const raw: Record<string, unknown> = {}
-  for (const [k, v] of parsed.values) raw[k] = v
+  for (const [k, v] of withDefaults(SERVER_FLAGS, parsed)) raw[k] = v
   const r = ServerOptions.safeParse(raw)
   if (!r.success) {
     const issue = r.error.issues[0]
@@ -81,7 +81,7 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
   }
 
   const logger = createLogger({ level: levelFor(opts) })
-  const workers = await import('../server/cluster.js')
+  const workers = await import('../server/workers/cluster.js')
   if (ignored.length > 0 && !workers.isClusterWorker()) {
     logger.warn({ flags: ignored }, `klog flags accepted and ignored: ${ignored.join(' ')} (logs are JSON lines on stderr; --log-level or --v sets the level)`)
   }
@@ -89,7 +89,7 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
   if (count > 1 && !workers.isClusterWorker()) {
     return await workers.runPrimary({ workers: count, logger, shutdownGraceMs: opts['shutdown-grace'] })
   }
-  const { startServer } = await import('../server/serve.js')
+  const { startServer } = await import('../server/start/serve.js')
   let server: Awaited<ReturnType<typeof startServer>>
   try {
     server = await startServer(opts, { env, logger })

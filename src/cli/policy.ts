@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_NAME } from '../authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_NAME } from '../identity.js'
 import { PolicyEngine } from '../authz/engine.js'
 import { MAX_POLICY_FILE_BYTES } from '../authz/policy-file.js'
 import { formatIssue, parsePolicy } from '../authz/policy.js'
 import type { AccessRequest } from '../authz/types.js'
 import { errorMessage, UsageError } from '../errors.js'
-import { formatHelp, getBool, getList, getString, parseFlags, type FlagSpec } from './flags.js'
+import { formatHelp, getBool, getList, getString, parseFlags, type FlagSpec } from '../config/flags.js'
 
 // `k8s-keystone-auth policy check FILE` and `k8s-keystone-auth policy eval FILE ...`: let an
 // operator validate a policy before rolling it out, and ask what it decides for a given user and

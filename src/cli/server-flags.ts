@@ -1,4 +1,4 @@
-import { KLOG_IGNORED_FLAGS, type FlagSpec } from './flags.js'
+import { KLOG_IGNORED_FLAGS, type FlagSpec } from '../config/flags.js'
 
 // The webhook's flags: the Go binary's (same names, env vars and meaning) first, then ours.
 export const SERVER_FLAGS: readonly FlagSpec[] = [

@@ -25,20 +25,20 @@ export interface ApiserverConfigInput {
   /** PEM of the CA bundle that signed the webhook's serving certificate. */
   caPem: string
   /** PEM client certificate and key kube-apiserver presents to the webhook (optional). */
-  clientCertPem?: string
-  clientKeyPem?: string
+  clientCertPem?: string | undefined
+  clientKeyPem?: string | undefined
   /**
    * false: the client pair is written as files of its own (CLIENT_CERT_FILE, CLIENT_KEY_FILE) that
    * the kubeconfigs name by path under configDir; true (default): embedded as -data.
    */
-  embedClientCert?: boolean
+  embedClientCert?: boolean | undefined
   /** Absolute directory where the files will be on the control-plane nodes. */
   configDir: string
   /**
    * --access-rules-enforce: a first webhook authorizer, before Node and RBAC, asked only about
    * users whose application credential has access rules; its explicit denies cannot be overridden.
    */
-  accessRulesEnforce?: boolean
+  accessRulesEnforce?: boolean | undefined
   /** Target kube-apiserver minor version, e.g. { major: 1, minor: 32 }. */
   kubernetesVersion: { major: number, minor: number }
   authz: AuthzMode

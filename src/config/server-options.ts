@@ -1,7 +1,13 @@
 import { z } from 'zod'
-import { SCOPE_KINDS } from '../authn/authenticator.js'
-import { USERNAME_FORMATS } from '../authn/identity.js'
 import { LOG_LEVELS } from '../log.js'
+
+/** Token scopes --allowed-token-scopes may name (the kinds of a Keystone token's scope). */
+export const SCOPE_KINDS = ['project', 'domain', 'system', 'unscoped'] as const
+export type ScopeKind = typeof SCOPE_KINDS[number]
+
+/** --username-format: Keystone's user name alone, or prefixed by its domain's name. */
+export const USERNAME_FORMATS = ['name', 'domain/name'] as const
+export type UsernameFormat = typeof USERNAME_FORMATS[number]
 
 // The validated options of the webhook server. Flags and env vars (src/cli/server-flags.ts) are
 // turned into this object; every rule about a value lives here, with the flag's name in the
@@ -23,47 +29,49 @@ const url = z.string({ error: 'is required (or OS_AUTH_URL)' }).refine(s => { tr
 
 const ms = (max: number) => z.number().int().min(0).max(max)
 
+// Defaults live in the flag table (src/cli/server-flags.ts) and arrive here as if given, so each
+// key with a default there is required here.
 export const ServerOptions = z.object({
-  listen: listen.default('0.0.0.0:8443'),
+  listen,
   'tls-cert-file': z.string({ error: 'is required (or TLS_CERT_FILE)' }).min(1),
   'tls-private-key-file': z.string({ error: 'is required (or TLS_PRIVATE_KEY_FILE)' }).min(1),
   'client-ca-file': z.string().min(1).optional(),
   'keystone-url': url,
   'keystone-ca-file': z.string().min(1).optional(),
-  'keystone-timeout': ms(300_000).refine(v => v > 0, { message: 'must be greater than 0' }).default(10_000),
+  'keystone-timeout': ms(300_000).refine(v => v > 0, { message: 'must be greater than 0' }),
   'keystone-policy-file': z.string().min(1).optional(),
   'policy-configmap-name': z.string().min(1).optional(),
   'sync-config-file': z.string().min(1).optional(),
   'sync-configmap-name': z.string().min(1).optional(),
-  'configmap-namespace': z.string().min(1).default('kube-system'),
+  'configmap-namespace': z.string().min(1),
   kubeconfig: z.string().min(1).optional(),
   'user-agent': z.array(z.string()).default([]),
-  'token-cache-ttl': ms(24 * 3_600_000).default(60_000),
-  'token-cache-negative-ttl': ms(3_600_000).default(10_000),
-  'token-cache-size': z.number().int().min(1).max(10_000_000).default(10_000),
-  'token-cache-negative-size': z.number().int().min(0).max(10_000_000).default(1000),
-  'keystone-max-inflight': z.number().int().min(0).max(100_000).default(32),
-  'groups-cache-ttl': ms(3_600_000).default(60_000),
-  'authz-cache-size': z.number().int().min(0).max(10_000_000).default(10_000),
-  'authorization-subresource-compat': z.boolean().default(false),
-  'authorization-loose-namespaces': z.boolean().default(false),
+  'token-cache-ttl': ms(24 * 3_600_000),
+  'token-cache-negative-ttl': ms(3_600_000),
+  'token-cache-size': z.number().int().min(1).max(10_000_000),
+  'token-cache-negative-size': z.number().int().min(0).max(10_000_000),
+  'keystone-max-inflight': z.number().int().min(0).max(100_000),
+  'groups-cache-ttl': ms(3_600_000),
+  'authz-cache-size': z.number().int().min(0).max(10_000_000),
+  'authorization-subresource-compat': z.boolean(),
+  'authorization-loose-namespaces': z.boolean(),
   // Before 0.2 the loose behaviour was our default and this flag opted out of it; still accepted.
   'authorization-strict-namespaces': z.boolean().optional(),
-  'allowed-token-scopes': z.array(z.enum(SCOPE_KINDS as [string, ...string[]], { error: `each must be one of ${SCOPE_KINDS.join(', ')}` }))
-    .min(1).default(['project']),
-  'username-format': z.enum(USERNAME_FORMATS as [string, ...string[]], { error: `must be one of ${USERNAME_FORMATS.join(', ')}` }).default('name'),
+  'allowed-token-scopes': z.array(z.enum(SCOPE_KINDS, { error: `each must be one of ${SCOPE_KINDS.join(', ')}` }))
+    .min(1),
+  'username-format': z.enum(USERNAME_FORMATS, { error: `must be one of ${USERNAME_FORMATS.join(', ')}` }),
   'access-rules-service-type': z.string().min(1).optional(),
-  'access-rules-enforce': z.boolean().default(false),
+  'access-rules-enforce': z.boolean(),
   'username-prefix': z.string().default(''),
   'groups-prefix': z.string().default(''),
   'service-credential-id': z.string().min(1).optional(),
   'service-credential-secret': z.string().min(1).optional(),
   'service-credential-secret-file': z.string().min(1).optional(),
-  'max-request-bytes': z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
-  'max-connections': z.number().int().min(0).max(1_000_000).default(1024),
-  'shutdown-grace': ms(600_000).default(10_000),
-  workers: z.number().int().min(0).max(256).default(1),
-  'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  'max-request-bytes': z.number().int().min(1024).max(64 * 1024 * 1024),
+  'max-connections': z.number().int().min(0).max(1_000_000),
+  'shutdown-grace': ms(600_000),
+  workers: z.number().int().min(0).max(256),
+  'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
   v: z.number().int().min(0).optional()
 }).superRefine((o, ctx) => {
   const hasSecret = o['service-credential-secret'] !== undefined || o['service-credential-secret-file'] !== undefined

@@ -304,7 +304,7 @@ export class KeystoneClient {
       const res = await request(url, {
         method: method as Dispatcher.HttpMethod,
         headers: { accept: 'application/json', 'user-agent': this.#userAgent, ...headers },
-        body,
+        body: body ?? null,
         dispatcher: this.#dispatcher,
         signal: AbortSignal.timeout(this.timeoutMs)
       })

@@ -1,4 +1,4 @@
-import { KLOG_IGNORED_FLAGS, type FlagSpec } from '../cli/flags.js'
+import { KLOG_IGNORED_FLAGS, type FlagSpec } from '../config/flags.js'
 
 // The command line of client-keystone-auth. The first block is the Go plugin's (same names, same
 // env vars); the rest are the standard OpenStack variables and this plugin's own settings.

@@ -1,10 +1,10 @@
-import { ERR, KeystoneRejectedError, KeystoneUnavailableError, KsaError, errorMessage } from '../errors.js'
-import { TokenCache, type CacheEntry } from './cache.js'
-import type { Prompter } from './prompt.js'
-import {
-  cacheKey, describeIdentity, describeProject, hintFor, loginRequest, methodOf, missingSettings,
-  normalizeAuthUrl, scopeOf, type Field, type Settings
-} from './settings.js'
+import { ERR, KsaError, errorMessage } from '../errors.js'
+import type { CacheEntry } from './cache.js'
+import { fromCache, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './cached-token.js'
+import { login } from './login.js'
+import { cacheKey, hintFor, methodOf, missingSettings, normalizeAuthUrl, type Field, type Settings } from './settings.js'
+
+export type { GetTokenOptions, TokenResult, WebssoRunOptions } from './cached-token.js'
 
 // Getting a token for kubectl: from the cache when a good one is there, otherwise by logging in to
 // Keystone (under a per-key lock, so that parallel kubectl runs log in once), prompting for what
@@ -17,41 +17,6 @@ export class MissingSettingsError extends KsaError {
     this.name = 'MissingSettingsError'
     this.missing = missing
   }
-}
-
-export interface GetTokenOptions {
-  settings: Settings
-  /** undefined: no cache (--no-cache, --token-cache=none). */
-  cache?: TokenCache
-  marginMs: number
-  revalidateAfterMs: number
-  timeoutMs: number
-  interactive: boolean
-  prompter?: () => Prompter
-  /** Our parent, normally kubectl. */
-  ppid: number
-  now?: () => number
-  /** Settings of the WebSSO (browser) login; used when the auth type is v3websso. */
-  websso?: WebssoRunOptions
-}
-
-export interface WebssoRunOptions {
-  ports: number[]
-  timeoutMs: number
-  /** Opener command (undefined: print the URL only). */
-  browser?: string[]
-  /** `client-keystone-auth login`: a new browser login even when a cached token would do. */
-  force?: boolean
-  /** `client-keystone-auth login --switch`: take a login as another user than this login's last one. */
-  switchUser?: boolean
-  /** One line to the user, on stderr. */
-  log?: (line: string) => void
-}
-
-export interface TokenResult {
-  token: string
-  expiresAt: Date
-  source: 'cache' | 'login'
 }
 
 const PROMPT_LABELS: Record<Field, [string, boolean]> = {
@@ -79,10 +44,6 @@ async function fill (s: Settings, fields: Field[], opts: Pick<GetTokenOptions, '
   }
 }
 
-export function usable (e: CacheEntry | undefined, authUrl: string, now: number, marginMs: number): e is CacheEntry {
-  return e !== undefined && e.authUrl === authUrl && Date.parse(e.expiresAt) - marginMs > now
-}
-
 /** Asks for every missing setting when allowed, or throws MissingSettingsError naming them. */
 export async function completeSettings (s: Settings, opts: Pick<GetTokenOptions, 'interactive' | 'prompter'>, why: string): Promise<void> {
   const missing = missingSettings(s).map(m => m.field)
@@ -90,8 +51,6 @@ export async function completeSettings (s: Settings, opts: Pick<GetTokenOptions,
   if (!opts.interactive) throw new MissingSettingsError(missing, why)
   await fill(s, missing, opts)
 }
-
-export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
   const s = opts.settings
@@ -176,120 +135,4 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
   } finally {
     release?.()
   }
-}
-
-/**
- * A cached token, checked with Keystone first when (a) the same parent process already got it —
- * kubectl runs the plugin again after the API server answered 401, e.g. for a token revoked in
- * Keystone — or (b) it was last checked longer ago than revalidateAfterMs. A token Keystone
- * rejects is dropped (and the caller logs in); when Keystone cannot be reached the token is
- * served, and the API server decides.
- */
-export async function fromCache (cache: TokenCache, key: string, authUrl: string, opts: GetTokenOptions): Promise<TokenResult | undefined> {
-  const now = (opts.now ?? Date.now)()
-  const e = cache.read(key)
-  if (!usable(e, authUrl, now, opts.marginMs)) return undefined
-  const rerun = e.servedTo.some(x => x.ppid === opts.ppid)
-  // A lastValidatedAt in the future (a clock set back, a restored snapshot, an edited file) or one
-  // that does not parse counts as never checked: merely capped at now, it would look just checked
-  // on every run, for good.
-  const last = Date.parse(e.lastValidatedAt)
-  const old = !(last <= now) || now - last >= opts.revalidateAfterMs
-  if (rerun || old) {
-    const valid = await checkToken(opts.settings, authUrl, e.token, opts.timeoutMs)
-    if (valid === false) {
-      cache.remove(key)
-      return undefined
-    }
-    // Keystone unreachable (undefined): serve the token anyway; the API server decides.
-    if (valid === true) e.lastValidatedAt = new Date(now).toISOString()
-  }
-  return serve(cache, key, e, opts)
-}
-
-export function serve (cache: TokenCache, key: string, e: CacheEntry, opts: GetTokenOptions): TokenResult {
-  const at = new Date((opts.now ?? Date.now)()).toISOString()
-  e.servedTo = [...e.servedTo.filter(x => x.ppid !== opts.ppid), { ppid: opts.ppid, at }]
-  try {
-    cache.write(key, e)
-  } catch {}
-  return { token: e.token, expiresAt: new Date(e.expiresAt), source: 'cache' }
-}
-
-async function liteOptions (s: Settings, authUrl: string, timeoutMs: number): Promise<import('./keystone-lite.js').LiteOptions> {
-  const { VERSION } = await import('../version.js')
-  const o: import('./keystone-lite.js').LiteOptions = { url: authUrl, timeoutMs, userAgent: `client-keystone-auth/${VERSION}` }
-  if (s.cacert !== undefined) o.caFile = s.cacert.value
-  if (s.cert !== undefined && s.key !== undefined) { o.certFile = s.cert.value; o.keyFile = s.key.value }
-  return o
-}
-
-/** true: valid; false: Keystone says it is not; undefined: Keystone could not say. */
-async function checkToken (s: Settings, authUrl: string, token: string, timeoutMs: number): Promise<boolean | undefined> {
-  try {
-    const { validateToken } = await import('./keystone-lite.js')
-    return await validateToken(await liteOptions(s, authUrl, Math.min(timeoutMs, 10_000)), token)
-  } catch {
-    return undefined
-  }
-}
-
-export async function login (s: Settings, authUrl: string, timeoutMs: number): Promise<import('./keystone-lite.js').LiteToken> {
-  const { issueToken } = await import('./keystone-lite.js')
-  const { auth, scope } = loginRequest(s)
-  try {
-    return await issueToken(await liteOptions(s, authUrl, timeoutMs), auth, scope)
-  } catch (err) {
-    throw explainLoginError(err, s, authUrl)
-  }
-}
-
-export { liteOptions }
-
-/** The codes a failed plugin login carries: each names a different cause (see the catalog). */
-export type LoginFailedCode = typeof ERR.KEYSTONE_REJECTED | typeof ERR.KEYSTONE_UNAVAILABLE | typeof ERR.KEYSTONE_TLS | typeof ERR.NO_PROJECT | typeof ERR.NO_KEYSTONE_V3
-
-export class LoginFailedError extends KsaError {
-  constructor (code: LoginFailedCode, message: string) {
-    super(code, message)
-    this.name = 'LoginFailedError'
-  }
-}
-
-const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME|SSL|EPROTO/
-
-export function explainLoginError (err: unknown, s: Settings, authUrl: string): Error {
-  const who = describeIdentity(s)
-  const method = methodOf(s)
-  if (err instanceof KsaError && err.code === ERR.NO_KEYSTONE_V3) {
-    return new LoginFailedError(err.code, `${err.message}: check --keystone-url/OS_AUTH_URL`)
-  }
-  if (err instanceof KeystoneRejectedError) {
-    if (err.status === 401 || err.status === 404) {
-      let msg: string
-      if (method === 'password') {
-        msg = `Keystone at ${authUrl} rejected the password of ${who} (or that user has no role on ${describeProject(s)})`
-      } else if (method === 'application_credential') {
-        msg = `Keystone at ${authUrl} rejected ${who}: wrong secret, or the credential expired or was deleted`
-      } else {
-        msg = `Keystone at ${authUrl} rejected ${who} for ${describeProject(s)}: the token expired or was revoked, or gives no access to ${scopeOf(s) === 'project' ? 'that project' : 'it'}`
-      }
-      return new LoginFailedError(ERR.KEYSTONE_REJECTED, msg)
-    }
-    return new LoginFailedError(ERR.KEYSTONE_REJECTED, `Keystone at ${authUrl} refused the login of ${who}: ${err.message}`)
-  }
-  if (err instanceof KeystoneUnavailableError) {
-    const cause = err.cause as { code?: string, cause?: { code?: string, message?: string }, message?: string } | undefined
-    const code = cause?.code ?? cause?.cause?.code ?? ''
-    const detail = cause?.cause?.message ?? cause?.message ?? err.message
-    if (TLS_CODES.test(code) || /certificate|TLS|SSL/i.test(detail)) {
-      return new LoginFailedError(ERR.KEYSTONE_TLS, `TLS problem talking to Keystone at ${authUrl}: ${code !== '' ? `${code}: ` : ''}${detail} (check --cacert/OS_CACERT, --cert/OS_CERT and --key/OS_KEY)`)
-    }
-    if (cause !== undefined) {
-      const via = (err as { via?: string }).via ?? ''
-      return new LoginFailedError(ERR.KEYSTONE_UNAVAILABLE, `cannot reach Keystone at ${authUrl}${via}: ${code !== '' ? `${code}: ` : ''}${detail}`)
-    }
-    return new LoginFailedError(ERR.KEYSTONE_UNAVAILABLE, `Keystone at ${authUrl} did not answer the login properly: ${err.message}`)
-  }
-  return err instanceof Error ? err : new Error(String(err))
 }

@@ -1,9 +1,10 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { getBool, getList, getString, parseDuration, type ParsedFlags } from '../cli/flags.js'
+import { getBool, getList, getString, parseDuration, type ParsedFlags } from '../config/flags.js'
 import { ConfigError, ERR, KsaError, UsageError, errorMessage } from '../errors.js'
-import { completeSettings, liteOptions, login } from './get-token.js'
+import { completeSettings } from './get-token.js'
+import { liteOptions, login } from './login.js'
 import { methodOf, normalizeAuthUrl, scopeOf, type Settings } from './settings.js'
 
 // `client-keystone-auth kubeconfig`: the "download kubeconfig" button as a command. It writes (or

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { normalizeKeystoneUrl } from '../keystone/auth-request.js'
 import { resolve } from 'node:path'
-import type { ParsedFlags } from '../cli/flags.js'
+import type { ParsedFlags } from '../config/flags.js'
 import type { AuthMethod, DomainSel, ScopeRequest, UserRef } from '../keystone/types.js'
 import type { CloudEntry } from './clouds.js'
 

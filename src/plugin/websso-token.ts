@@ -1,6 +1,7 @@
 import { ERR, KeystoneRejectedError, KsaError, errorMessage } from '../errors.js'
 import type { TokenCache, CacheEntry } from './cache.js'
-import { fromCache, liteOptions, LoginFailedError, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './get-token.js'
+import { fromCache, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './cached-token.js'
+import { liteOptions, LoginFailedError } from './login.js'
 import { cacheKey, describeProject, webssoUnscopedKey, type Settings } from './settings.js'
 import type { LiteProject, LiteToken, TokenInfo } from './keystone-lite.js'
 

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../identity.js'
 import type { SyncConfig } from '../config/sync-config.js'
 import { ERR, KsaError, errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'

@@ -3,7 +3,7 @@
 // user's roles, because we told Keystone we enforce access rules and then enforced nothing.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { EXTRA_ACCESS_RULES } from '../../src/authn/types.js'
+import { EXTRA_ACCESS_RULES } from '../../src/identity.js'
 import { keystoneApi, loadSeed, passwordToken, type Seed } from '../helpers/keystone.js'
 import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
 import { keystoneFetch } from '../helpers/keystone-fetch.js'

@@ -9,7 +9,7 @@ import { KeystoneBusyError, ValidationLimit } from '../../src/authn/validation-l
 import { KeystoneUnavailableError } from '../../src/errors.js'
 import type { KeystoneClient } from '../../src/keystone/client.js'
 import type { TokenInfo } from '../../src/keystone/types.js'
-import { parseFlags } from '../../src/cli/flags.js'
+import { parseFlags } from '../../src/config/flags.js'
 import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
 import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
 

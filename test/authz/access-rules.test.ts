@@ -1,9 +1,10 @@
 import t from 'tap'
-import { EXTRA_ACCESS_RULES, EXTRA_USER_DOMAIN_NAME } from '../../src/authn/types.js'
-import { accessRulePathRegExp, accessRulesVerdict, httpRequestOfNonResource, httpRequestOfResource, isUnrestricted, rulesForService } from '../../src/authz/access-rules.js'
+import { EXTRA_ACCESS_RULES, EXTRA_USER_DOMAIN_NAME } from '../../src/identity.js'
+import { accessRulePathRegExp, accessRulesVerdict, httpRequestOfNonResource, httpRequestOfResource } from '../../src/authz/access-rules.js'
+import { isUnrestricted, rulesForService } from '../../src/identity.js'
 import { PolicyEngine } from '../../src/authz/engine.js'
 import type { AccessRequest, ResourceAttributes } from '../../src/authz/types.js'
-import { subjectAccessReviewResponse } from '../../src/server/subject-access-review.js'
+import { subjectAccessReviewResponse } from '../../src/server/http/subject-access-review.js'
 
 const res = (over: Partial<ResourceAttributes>): ResourceAttributes => ({ namespace: '', verb: 'get', group: '', version: 'v1', resource: 'pods', subresource: '', name: '', ...over })
 

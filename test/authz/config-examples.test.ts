@@ -1,7 +1,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { parsePolicy } from '../../src/authz/policy.js'
-import { parseSubjectAccessReview } from '../../src/server/subject-access-review.js'
+import { parseSubjectAccessReview } from '../../src/server/http/subject-access-review.js'
 import { accessRequest, decideEverywhere, engineWith, readText, repoRoot, type Ask, type Who } from './helpers.js'
 
 // The shipped examples (config/policy.json: the Go docs' v1 examples; config/policy-v2.json)

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util'
 import t from 'tap'
 import { decisionCacheKey, NO_POLICY_REASON, PolicyEngine } from '../../src/authz/engine.js'
 import { accessRequest, type Who } from './helpers.js'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../../src/authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES } from '../../src/identity.js'
 import type { AccessRequest } from '../../src/authz/types.js'
 
 const alice: Who = { name: 'alice', groups: ['devs'], projectNames: ['demo'], roles: ['member'] }

@@ -2,7 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_NAME } from '../../src/authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_NAME } from '../../src/identity.js'
 import { PolicyEngine } from '../../src/authz/engine.js'
 import type { AccessRequest } from '../../src/authz/types.js'
 import { GO_FIXTURES, goAuthorizerCases } from './go-cases.js'
@@ -69,7 +69,7 @@ function goMatch (match: Json[] | null | undefined, req: { user: string, groups:
 }
 
 /** `req.extra` undefined is Go's nil map: the review had no `spec.extra`. */
-function goAuthorize (policy: Json[], req: Omit<AccessRequest, 'extra'> & { extra?: Record<string, string[]> }): boolean {
+function goAuthorize (policy: Json[], req: Omit<AccessRequest, 'extra'> & { extra?: Record<string, string[]> | undefined }): boolean {
   if (req.extra === undefined) return false
   const roles = new Set(req.extra[EXTRA_ROLES] ?? [])
   const projects = new Set([...(req.extra[EXTRA_PROJECT_NAME] ?? []), ...(req.extra[EXTRA_PROJECT_ID] ?? [])])

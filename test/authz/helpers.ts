@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, EXTRA_USER_DOMAIN_NAME } from '../../src/authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, EXTRA_USER_DOMAIN_NAME } from '../../src/identity.js'
 import { PolicyEngine, type PolicyEngineOptions } from '../../src/authz/engine.js'
 import type { AccessRequest, Decision } from '../../src/authz/types.js'
-import { parseSubjectAccessReview } from '../../src/server/subject-access-review.js'
+import { parseSubjectAccessReview } from '../../src/server/http/subject-access-review.js'
 
 export const here = dirname(fileURLToPath(import.meta.url))
 export const repoRoot = join(here, '..', '..')

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import {
   parseSubjectAccessReview, parseSubjectAccessReviewBySchema, parseWellFormedSubjectAccessReview, SAR_LIMITS
-} from '../../src/server/subject-access-review.js'
+} from '../../src/server/http/subject-access-review.js'
 
 const fixturesDir = join(import.meta.dirname, '../fixtures/kube-apiserver-1.32')
 const MAX = SAR_LIMITS.maxString

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { EXTRA_ROLES } from '../../src/authn/types.js'
-import { parseSubjectAccessReview, SAR_LIMITS, subjectAccessReviewAnswer, subjectAccessReviewResponse } from '../../src/server/subject-access-review.js'
+import { EXTRA_ROLES } from '../../src/identity.js'
+import { parseSubjectAccessReview, SAR_LIMITS, subjectAccessReviewAnswer, subjectAccessReviewResponse } from '../../src/server/http/subject-access-review.js'
 import { engineWith, readText, repoRoot } from './helpers.js'
 
 const fixturesDir = join(repoRoot, 'test', 'fixtures', 'kube-apiserver-1.32')

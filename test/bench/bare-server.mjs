@@ -1,7 +1,7 @@
 // The yardstick: a bare Fastify HTTPS route with our TLS settings, JSON body parsing and an
 // answer of the same shape as a TokenReview, doing nothing else.
 import Fastify from 'fastify'
-import { httpsOptions } from '../../dist/server/tls.js'
+import { httpsOptions } from '../../dist/server/start/tls.js'
 
 const [port, certFile, keyFile] = process.argv.slice(2)
 const app = Fastify({ https: httpsOptions({ certFile, keyFile }) })

@@ -11,7 +11,7 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { KLOG_IGNORED_FLAGS, normalizeFlagName, parseFlags } from '../../src/cli/flags.js'
+import { KLOG_IGNORED_FLAGS, normalizeFlagName, parseFlags } from '../../src/config/flags.js'
 import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
 import { serverOptionsFrom, withoutProgramName } from '../../src/cli/k8s-keystone-auth.js'
 import { CREDENTIAL_FLAGS, COMMON_FLAGS } from '../../src/plugin/flags.js'

@@ -16,7 +16,7 @@
 //    The values reach Keystone either way; only their order differs.
 import t from 'tap'
 import { MockAgent } from 'undici'
-import { parseFlags } from '../../src/cli/flags.js'
+import { parseFlags } from '../../src/config/flags.js'
 import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
 import { main, serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
 import { KeystoneClient } from '../../src/keystone/client.js'

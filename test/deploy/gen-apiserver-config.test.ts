@@ -17,11 +17,11 @@ import { promisify } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { makeCerts, testCerts } from '../helpers/certs.js'
-import { parseFlags } from '../../src/cli/flags.js'
+import { parseFlags } from '../../src/config/flags.js'
 import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
 import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
 import { createLogger } from '../../src/log.js'
-import { startServer } from '../../src/server/serve.js'
+import { startServer } from '../../src/server/start/serve.js'
 import { ACCESS_RULES_MATCH_CONDITIONS, MATCH_CONDITIONS } from '../../src/config/apiserver-config.js'
 
 const exec = promisify(execFile)

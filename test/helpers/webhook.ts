@@ -3,11 +3,11 @@
 import { Writable } from 'node:stream'
 import { Agent, request } from 'undici'
 import { readFileSync } from 'node:fs'
-import { parseFlags } from '../../src/cli/flags.js'
+import { parseFlags } from '../../src/config/flags.js'
 import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
 import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
 import { createLogger } from '../../src/log.js'
-import { startServer, type RunningServer } from '../../src/server/serve.js'
+import { startServer, type RunningServer } from '../../src/server/start/serve.js'
 import { testCerts, type TestCerts } from './certs.js'
 import { loadSeed } from './keystone.js'
 
@@ -58,7 +58,7 @@ export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.P
       method,
       dispatcher: agent,
       headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
+      body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body)
     })
     const text = await res.body.text()
     let parsed: unknown

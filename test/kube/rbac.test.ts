@@ -10,7 +10,7 @@ import { createKubeClient } from '../../src/kube/client.js'
 import { ConfigMapWatcher } from '../../src/kube/configmap-watch.js'
 import { Syncer } from '../../src/sync/syncer.js'
 import { parseSyncConfig } from '../../src/config/sync-config.js'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID } from '../../src/authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID } from '../../src/identity.js'
 
 interface Rule { apiGroups: string[], resources: string[], verbs: string[], resourceNames?: string[] }
 interface Grant { namespace?: string, rules: Rule[] }

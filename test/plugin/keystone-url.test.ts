@@ -47,7 +47,7 @@ t.test('logins with OS_AUTH_URL ending in /v2.0, with no version, with a slash: 
   }
 })
 
-t.test('the Go plugin logs in with the same URL forms', { skip: goPeerUnavailable('client-keystone-auth') }, async t => {
+t.test('the Go plugin logs in with the same URL forms', { skip: goPeerUnavailable('client-keystone-auth') ?? false }, async t => {
   const go = goPeerBinary('client-keystone-auth')
   for (const url of [`${root}/v2.0`, root, `${root}/`]) {
     const r = await run(go, [], { PATH: process.env.PATH, HOME: sandbox().home, OS_AUTH_URL: url, ...login })

@@ -5,7 +5,7 @@ import { mkdtempSync, statSync, writeFileSync, mkdirSync, chmodSync, readdirSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { parseFlags } from '../../src/cli/flags.js'
+import { parseFlags } from '../../src/config/flags.js'
 import { CREDENTIAL_FLAGS, COMMON_FLAGS } from '../../src/plugin/flags.js'
 import { cacheKey, loginRequest, methodOf, missingSettings, resolveSettings } from '../../src/plugin/settings.js'
 import { loadCloud } from '../../src/plugin/clouds.js'

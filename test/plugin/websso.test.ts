@@ -23,7 +23,7 @@ import { getToken } from '../../src/plugin/get-token.js'
 import { TokenCache } from '../../src/plugin/cache.js'
 import { Prompter } from '../../src/plugin/prompt.js'
 import { resolveSettings } from '../../src/plugin/settings.js'
-import { parseFlags } from '../../src/cli/flags.js'
+import { parseFlags } from '../../src/config/flags.js'
 import { CREDENTIAL_FLAGS } from '../../src/plugin/flags.js'
 
 const V1 = 'client.authentication.k8s.io/v1' as const

@@ -2,7 +2,7 @@
 // Histogram and Counter, fed the same observations, are the oracle for what /metrics shows.
 import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client'
 import t from 'tap'
-import { Metrics, PlainHistogram } from '../../src/server/metrics.js'
+import { Metrics, PlainHistogram } from '../../src/server/operations/metrics.js'
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 // On, between and beyond the bounds, plus values prom-client refuses.

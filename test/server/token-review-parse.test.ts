@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import {
   MAX_TOKEN_BYTES, parseTokenReview, parseTokenReviewBySchema, parseWellFormedTokenReview, tokenReviewAnswer, tokenReviewResponse
-} from '../../src/server/token-review.js'
+} from '../../src/server/http/token-review.js'
 
 const fixture = (name: string): unknown => (JSON.parse(readFileSync(new URL(`../fixtures/kube-apiserver-1.32/${name}`, import.meta.url), 'utf8')) as { body: unknown }).body
 

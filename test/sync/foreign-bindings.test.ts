@@ -9,7 +9,7 @@ import { memoryLogger, startFakeKube, type FakeKube } from '../helpers/fake-kube
 import { createKubeClient } from '../../src/kube/client.js'
 import { Syncer, type SyncOutcome } from '../../src/sync/syncer.js'
 import { parseSyncConfig } from '../../src/config/sync-config.js'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../../src/authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../../src/identity.js'
 
 const PID = '379e99071fad45709896fb197a6e485c'
 const NS = PID

@@ -9,7 +9,7 @@ import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../../src/c
 import { warningsOf } from '../../src/config/warnings.js'
 import { ConfigError } from '../../src/errors.js'
 import { applyRoleMappings } from '../../src/authn/identity.js'
-import { EXTRA_ROLES, type UserInfo } from '../../src/authn/types.js'
+import { EXTRA_ROLES, type UserInfo } from '../../src/identity.js'
 import {
   goFile, goKeystoneConstants, goSyncConfigFromFileCases, goSyncConfigValidationCases, goSyncRolesCases, type GoValue
 } from '../helpers/go-keystone-tests.js'

@@ -10,7 +10,7 @@ import { identityFrom } from '../../src/authn/identity.js'
 import { createKubeClient } from '../../src/kube/client.js'
 import { Syncer, type SyncOutcome } from '../../src/sync/syncer.js'
 import { parseSyncConfig } from '../../src/config/sync-config.js'
-import type { UserInfo } from '../../src/authn/types.js'
+import type { UserInfo } from '../../src/identity.js'
 
 const seed = loadSeed()
 const bob = seed.users.bob!

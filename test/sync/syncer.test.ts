@@ -4,7 +4,7 @@ import { createKubeClient, type KubeClient } from '../../src/kube/client.js'
 import { Syncer, type SyncOutcome } from '../../src/sync/syncer.js'
 import { applyRoleMappings } from '../../src/authn/identity.js'
 import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../../src/config/sync-config.js'
-import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../../src/authn/types.js'
+import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID, type UserInfo } from '../../src/identity.js'
 
 const PID = '379e99071fad45709896fb197a6e485c'
 const UID = '8dea5721a86949c6b567b68ed9a04839'

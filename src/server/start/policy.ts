@@ -1,26 +1,23 @@
 import type { Logger } from 'pino'
-import { PolicyEngine } from '../authz/engine.js'
-import { PolicyFileWatcher } from '../authz/policy-file.js'
-import { loadPolicy } from '../authz/policy.js'
-import type { ServerOptions } from '../config/server-options.js'
-import type { KubeClient } from '../kube/client.js'
-import { configSource, type ConfigSource } from '../kube/config-source.js'
-import type { AccessReviewResult } from './app.js'
-import type { Metrics } from './metrics.js'
-import type { Readiness } from './readiness.js'
-import { parseSubjectAccessReview, subjectAccessReviewAnswer } from './subject-access-review.js'
+import { PolicyEngine } from '../../authz/engine.js'
+import { PolicyFileWatcher } from '../../authz/policy-file.js'
+import { loadPolicy } from '../../authz/policy.js'
+import type { ServerOptions } from '../../config/server-options.js'
+import type { KubeClient } from '../../kube/client.js'
+import { configSource, type ConfigSource } from '../../kube/config-source.js'
+import type { Metrics } from '../operations/metrics.js'
+import type { Readiness } from '../operations/readiness.js'
 
-export interface AccessReviewer {
+export interface Policy {
   engine: PolicyEngine
-  review: (body: unknown) => AccessReviewResult
   close: () => void
 }
 
 /**
- * SubjectAccessReview: wire format in, decision of the policy engine out. The policy comes from
- * --keystone-policy-file (watched); the ConfigMap source, when configured, feeds the same engine.
+ * The policy engine the SubjectAccessReviews are decided by, fed from --keystone-policy-file
+ * (watched) or, without it, from the policy ConfigMap; with neither, every request is denied.
  */
-export async function createAccessReviewer (opts: ServerOptions, deps: { logger: Logger, metrics: Metrics, readiness: Readiness, kube?: KubeClient }): Promise<AccessReviewer> {
+export function startPolicy (opts: ServerOptions, deps: { logger: Logger, metrics: Metrics, readiness: Readiness, kube?: KubeClient }): Policy {
   const { metrics, logger } = deps
   const engine = new PolicyEngine({
     cacheMax: opts['authz-cache-size'],
@@ -84,12 +81,6 @@ export async function createAccessReviewer (opts: ServerOptions, deps: { logger:
 
   return {
     engine,
-    review (body: unknown): AccessReviewResult {
-      const parsed = parseSubjectAccessReview(body)
-      if (!parsed.ok) return parsed
-      const decision = engine.authorize(parsed.request)
-      return { ok: true, apiVersion: parsed.apiVersion, allowed: decision.allowed, reason: decision.reason, answer: subjectAccessReviewAnswer(parsed.apiVersion, decision) }
-    },
     close () {
       watcher?.close()
       fromConfigMap?.close()

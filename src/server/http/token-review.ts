@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { UserInfo } from '../authn/types.js'
+import type { UserInfo } from '../../identity.js'
 import { answerTexts, invalidReview } from './review-wire.js'
 
 // TokenReview as kube-apiserver sends it (authentication.k8s.io v1 and v1beta1 share a shape).

@@ -1,26 +1,20 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
-import type { Authenticator } from '../authn/authenticator.js'
-import { KeystoneUnavailableError, errorMessage } from '../errors.js'
-import type { Metrics } from './metrics.js'
-import type { Readiness } from './readiness.js'
-import { parseTokenReview, tokenReviewAnswer } from './token-review.js'
+import type { Metrics } from '../operations/metrics.js'
+import type { Readiness } from '../operations/readiness.js'
+import { parseJsonBody, shown, statusBody } from './body.js'
+import type { ReviewKind, Reviewer } from './reviews.js'
 
-/** What the SubjectAccessReview side answers; built by the authorization module. */
-export type AccessReviewResult =
-  /** `answer` is the SubjectAccessReview answer as JSON text. */
-  | { ok: true, apiVersion: string, allowed: boolean, reason: string, answer: string }
-  | { ok: false, reason: string }
+// The HTTP edge: routes, body reading, limits and the answers of both reviews. It knows the wire
+// formats (through the reviewers) and nothing of Keystone or the policy: those come in as deps.
 
 export interface AppDeps {
   logger: Logger
-  authenticator: Authenticator
-  reviewAccess: (body: unknown) => AccessReviewResult
+  tokenReviewer: Reviewer
+  accessReviewer: Reviewer
   metrics: Metrics
   readiness: Readiness
-  /** Called after a successful authentication and before the answer (sync of namespaces etc.). */
-  afterAuthenticate?: (user: import('../authn/types.js').UserInfo) => Promise<void>
   https?: Record<string, unknown> | null
   /** With a client CA: reject review requests without a verified client certificate. */
   requireClientCert?: boolean
@@ -51,8 +45,6 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 
 const EXEMPT_FROM_CLIENT_CERT = new Set(['/healthz', '/readyz', '/livez', '/metrics'])
 
-type ReviewKind = 'TokenReview' | 'SubjectAccessReview'
-
 interface ReviewLog {
   kind: ReviewKind | 'unknown'
   version?: string
@@ -64,41 +56,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     review?: ReviewLog
   }
-}
-
-/**
- * JSON.parse, refusing `__proto__` and `constructor` keys: they have no place in a review, and
- * refusing them closes prototype-pollution paths in anything that later copies the body. The
- * reviver only runs when such a key may be present, so ordinary bodies parse at full speed.
- */
-export function parseJsonBody (text: string): unknown {
-  if (text.trim() === '') throw new Error('empty body: expected a JSON review')
-  const suspicious = text.includes('__proto__') || text.includes('constructor') || text.includes('\\u')
-  try {
-    return suspicious
-      ? JSON.parse(text, (key, value: unknown) => {
-        if (key === '__proto__' || key === 'constructor') throw new Error(`forbidden key ${JSON.stringify(key)} in the body`)
-        return value
-      })
-      : JSON.parse(text)
-  } catch (err) {
-    const msg = (err as Error).message
-    throw new Error(msg.startsWith('forbidden key') ? msg : `body is not valid JSON: ${msg}`)
-  }
-}
-
-/**
- * A request value quoted in a 4xx message only when it is short: a long one may be a token sent to
- * the wrong place, and error messages never carry tokens.
- */
-export function shown (v: unknown): string {
-  if (typeof v !== 'string') return typeof v
-  return v.length <= 40 ? JSON.stringify(v) : `a string of ${v.length} characters`
-}
-
-/** A Kubernetes-style Status body, so a human reading a 4xx sees the reason. */
-function statusBody (code: number, reason: string, message: string): object {
-  return { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message }
 }
 
 export function buildApp (deps: AppDeps): FastifyInstance {
@@ -190,50 +147,25 @@ export function buildApp (deps: AppDeps): FastifyInstance {
     return await reply.code(400).send(statusBody(400, 'BadRequest', message))
   }
 
-  const tokenReview = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const parsed = parseTokenReview(req.body)
-    if (!parsed.ok) return await badRequest(req, reply, 'TokenReview', parsed.reason)
-    const version = parsed.apiVersion.split('/')[1] as string
+  // One road for both reviews: the reviewer's outcome becomes the answer, the log line and the metrics.
+  const review = async (reviewer: Reviewer, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const started = performance.now()
     metrics.inflightReviews++
     try {
-      const result = await deps.authenticator.authenticate(parsed.token)
-      if (!result.authenticated) {
-        req.review = { kind: 'TokenReview', version, outcome: 'unauthenticated' }
-        metrics.countReview('TokenReview', version, 'unauthenticated')
-        logger.debug({ reqId: req.id, reason: result.reason, cached: result.cached }, 'token not authenticated')
-        return await reply.type(JSON_TYPE).send(tokenReviewAnswer(parsed.apiVersion, null))
+      const o = await reviewer.review(req.body)
+      if (o.status === 400) return await badRequest(req, reply, reviewer.kind, o.reason)
+      req.review = { kind: reviewer.kind, version: o.version, outcome: o.outcome }
+      metrics.countReview(reviewer.kind, o.version, o.outcome)
+      if (o.status === 500) {
+        logger.warn({ reqId: req.id, kind: reviewer.kind, reason: o.why }, 'cannot answer the review: Keystone unavailable')
+        return await reply.code(500).send(o.answer)
       }
-      if (deps.afterAuthenticate !== undefined) await deps.afterAuthenticate(result.user)
-      req.review = { kind: 'TokenReview', version, outcome: 'authenticated', user: result.user.username }
-      metrics.countReview('TokenReview', version, 'authenticated')
-      return await reply.type(JSON_TYPE).send(tokenReviewAnswer(parsed.apiVersion, result.user))
-    } catch (err) {
-      // Keystone could not answer: a 500 makes kube-apiserver retry and cache nothing, where an
-      // "authenticated: false" would lock the user out for the apiserver's cache TTL.
-      const reason = err instanceof KeystoneUnavailableError ? err.message : `internal error: ${errorMessage(err)}`
-      req.review = { kind: 'TokenReview', version, outcome: 'error' }
-      metrics.countReview('TokenReview', version, 'error')
-      logger.warn({ reqId: req.id, reason }, 'cannot authenticate: Keystone unavailable')
-      return await reply.code(500).send({ apiVersion: parsed.apiVersion, kind: 'TokenReview', status: { authenticated: false, error: reason } })
+      if (o.user !== undefined) req.review.user = o.user
+      if (o.why !== undefined) logger.debug({ reqId: req.id, kind: reviewer.kind, reason: o.why }, `review ${o.outcome}`)
+      return await reply.type(JSON_TYPE).send(o.answer)
     } finally {
       metrics.inflightReviews--
-      metrics.observeReview('TokenReview', (performance.now() - started) / 1000)
-    }
-  }
-
-  const accessReview = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const started = performance.now()
-    try {
-      const result = deps.reviewAccess(req.body)
-      if (!result.ok) return await badRequest(req, reply, 'SubjectAccessReview', result.reason)
-      const version = result.apiVersion.split('/')[1] as string
-      const outcome = result.allowed ? 'allowed' : 'denied'
-      req.review = { kind: 'SubjectAccessReview', version, outcome }
-      metrics.countReview('SubjectAccessReview', version, outcome)
-      return await reply.type(JSON_TYPE).send(result.answer)
-    } finally {
-      metrics.observeReview('SubjectAccessReview', (performance.now() - started) / 1000)
+      metrics.observeReview(reviewer.kind, (performance.now() - started) / 1000)
     }
   }
 
@@ -251,17 +183,17 @@ export function buildApp (deps: AppDeps): FastifyInstance {
 
   app.post('/webhook', anyContentType, async (req, reply) => {
     const kind = kindOf(req.body)
-    if (kind === 'TokenReview') return await tokenReview(req, reply)
-    if (kind === 'SubjectAccessReview') return await accessReview(req, reply)
+    if (kind === 'TokenReview') return await review(deps.tokenReviewer, req, reply)
+    if (kind === 'SubjectAccessReview') return await review(deps.accessReviewer, req, reply)
     return await badRequest(req, reply, 'unknown', `kind must be TokenReview or SubjectAccessReview, got ${shown(kind)}`)
   })
   app.post('/authenticate', anyContentType, async (req, reply) => {
     if (kindOf(req.body) !== 'TokenReview') return await badRequest(req, reply, 'TokenReview', '/authenticate takes only kind TokenReview')
-    return await tokenReview(req, reply)
+    return await review(deps.tokenReviewer, req, reply)
   })
   app.post('/authorize', anyContentType, async (req, reply) => {
     if (kindOf(req.body) !== 'SubjectAccessReview') return await badRequest(req, reply, 'SubjectAccessReview', '/authorize takes only kind SubjectAccessReview')
-    return await accessReview(req, reply)
+    return await review(deps.accessReviewer, req, reply)
   })
 
   app.get('/healthz', async (_req, reply) => await reply.type('text/plain').send('ok'))

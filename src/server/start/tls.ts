@@ -1,7 +1,7 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs'
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
-import { ConfigError, errorMessage } from '../errors.js'
+import { ConfigError, errorMessage } from '../../errors.js'
 
 // TLS 1.2 and 1.3 only; for 1.2, forward-secret AEAD suites only (kube-apiserver's Go client
 // offers these). TLS 1.3 suites are all strong and not set through `ciphers`.

@@ -1,4 +1,5 @@
-// The identity we answer to kube-apiserver: the `status.user` of a TokenReview.
+// The identity we answer to kube-apiserver (the `status.user` of a TokenReview) and that comes
+// back in every SubjectAccessReview: authn writes it, authz reads it, so it lives below both.
 
 export const EXTRA_ROLES = 'alpha.kubernetes.io/identity/roles'
 export const EXTRA_PROJECT_ID = 'alpha.kubernetes.io/identity/project/id'
@@ -20,4 +21,24 @@ export interface UserInfo {
   uid: string
   groups: string[]
   extra: Record<string, string[]>
+}
+
+// An application credential's access rules, as they travel in EXTRA_ACCESS_RULES.
+
+export interface AccessRule {
+  service: string
+  method: string
+  path: string
+}
+
+export const ACCESS_RULE_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+
+/** The rules of one service type, as `METHOD path` strings (the form carried in the extras). */
+export function rulesForService (rules: readonly AccessRule[], serviceType: string): string[] {
+  return rules.filter(r => r.service === serviceType).map(r => `${r.method} ${r.path}`)
+}
+
+/** Every method on `/**`: a credential that Kubernetes-wise is not restricted at all. */
+export function isUnrestricted (encoded: readonly string[]): boolean {
+  return ACCESS_RULE_METHODS.every(m => encoded.includes(`${m} /**`))
 }

@@ -14,7 +14,10 @@ export interface FlagSpec {
   type: FlagType
   help: string
   env?: string[]
-  /** Shown in --help; the value itself is applied by the caller's schema. */
+  /**
+   * The value when neither the flag nor its env vars are given, written as on a command line and
+   * read by the same parser (withDefaults), so that --help, the docs and the behaviour cannot disagree.
+   */
   default?: string
   /** Hidden from --help (kept for compatibility). */
   hidden?: boolean
@@ -204,4 +207,13 @@ export function getNumber (p: ParsedFlags, name: string): number | undefined {
 export function getList (p: ParsedFlags, name: string): string[] | undefined {
   const v = p.values.get(name)
   return Array.isArray(v) ? v : undefined
+}
+
+/** The parsed values, with each flag's default where neither the command line nor the env set it. */
+export function withDefaults (specs: readonly FlagSpec[], parsed: ParsedFlags): Map<string, FlagValue> {
+  const values = new Map(parsed.values)
+  for (const spec of specs) {
+    if (spec.default !== undefined && !values.has(spec.name)) values.set(spec.name, convert(spec, spec.default, `the default of --${spec.name}`))
+  }
+  return values
 }

@@ -1,27 +1,27 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { Authenticator, type ScopeKind } from '../authn/authenticator.js'
-import type { UsernameFormat } from '../authn/identity.js'
-import { warnOnSharedUsernames } from '../authn/domain-check.js'
-import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../config/sync-config.js'
-import type { ServerOptions } from '../config/server-options.js'
-import { parseListen } from '../config/server-options.js'
-import { ConfigError, errorMessage } from '../errors.js'
-import { KeystoneClient } from '../keystone/client.js'
-import { normalizeKeystoneUrl } from '../keystone/auth-request.js'
-import { proxyFor, shownProxy } from '../keystone/proxy.js'
-import { ServiceToken } from '../keystone/service-token.js'
-import { buildApp, type AccessReviewResult } from './app.js'
-import { Metrics } from './metrics.js'
-import { KeystoneHealth, Readiness } from './readiness.js'
+import { Authenticator } from '../../authn/authenticator.js'
+import { warnOnSharedUsernames } from '../../authn/domain-check.js'
+import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../../config/sync-config.js'
+import type { ServerOptions } from '../../config/server-options.js'
+import { parseListen } from '../../config/server-options.js'
+import { ConfigError, errorMessage } from '../../errors.js'
+import { KeystoneClient } from '../../keystone/client.js'
+import { normalizeKeystoneUrl } from '../../keystone/auth-request.js'
+import { proxyFor, shownProxy } from '../../keystone/proxy.js'
+import { ServiceToken } from '../../keystone/service-token.js'
+import { buildApp } from '../http/app.js'
+import { accessReviewer, tokenReviewer } from '../http/reviews.js'
+import { Metrics } from '../operations/metrics.js'
+import { KeystoneHealth, Readiness } from '../operations/readiness.js'
 import { httpsOptions, watchTlsFiles } from './tls.js'
 import type { Server as TlsServer } from 'node:tls'
-import { createAccessReviewer } from './access-review.js'
-import type { UserInfo } from '../authn/types.js'
-import { createKubeClient, type HttpKubeClient } from '../kube/client.js'
-import { configSource } from '../kube/config-source.js'
-import { Syncer } from '../sync/syncer.js'
+import { startPolicy } from './policy.js'
+import type { UserInfo } from '../../identity.js'
+import { createKubeClient, type HttpKubeClient } from '../../kube/client.js'
+import { configSource } from '../../kube/config-source.js'
+import { Syncer } from '../../sync/syncer.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -35,16 +35,6 @@ export interface RunningServer {
 export interface ServeEnv {
   env: NodeJS.ProcessEnv
   logger: Logger
-}
-
-function readSyncConfigFile (path: string): SyncConfig {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new ConfigError(`--sync-config-file: cannot read ${path}: ${errorMessage(err)}`)
-  }
-  return parseSyncConfig(text, path)
 }
 
 function readSecret (opts: ServerOptions, env: NodeJS.ProcessEnv): string | undefined {
@@ -95,11 +85,29 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     serviceToken = new ServiceToken(keystone, { method: 'application_credential', id: opts['service-credential-id'], secret })
   }
 
-  // Kubernetes is needed for ConfigMaps, and for sync when the sync config asks for it.
+  const syncMetrics = {
+    onApply: () => {
+      metrics.configReloads.inc({ config: 'sync', result: 'ok' })
+      metrics.configLastReloadOk.set({ config: 'sync' }, 1)
+    },
+    onReject: () => {
+      metrics.configReloads.inc({ config: 'sync', result: 'error' })
+      metrics.configLastReloadOk.set({ config: 'sync' }, 0)
+    }
+  }
+  // The sync config file, when given, is read and parsed once, here: it wins over the ConfigMap
+  // (as in Go), and whether it asks for sync decides whether Kubernetes is needed at all.
   const syncFile = opts['sync-config-file']
-  const syncFromFile = syncFile !== undefined ? readSyncConfigFile(syncFile) : undefined
-  const needKube = opts['policy-configmap-name'] !== undefined || opts['sync-configmap-name'] !== undefined ||
-    (syncFromFile !== undefined && syncFromFile.dataTypesToSync.length > 0)
+  const syncCm = opts['sync-configmap-name']
+  const syncFromFile = syncFile !== undefined
+    ? configSource<SyncConfig>({ what: 'sync config', file: syncFile, parse: parseSyncConfig, empty: defaultSyncConfig, logger, ...syncMetrics })
+    : undefined
+  if (syncFromFile !== undefined && syncCm !== undefined) {
+    logger.info({ file: syncFile, configmap: `${opts['configmap-namespace']}/${syncCm}` }, 'sync config: the file takes precedence; the ConfigMap is not watched')
+  }
+  // Kubernetes is needed for ConfigMaps, and for sync when the sync config asks for it.
+  const needKube = opts['policy-configmap-name'] !== undefined ||
+    (syncFromFile !== undefined ? syncFromFile.current.dataTypesToSync.length > 0 : syncCm !== undefined)
   let kube: HttpKubeClient | undefined
   if (needKube) {
     kube = createKubeClient({
@@ -110,23 +118,15 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     logger.info({ server: kube.server, source: kube.source }, 'Kubernetes API client ready')
   }
 
-  const syncSource = configSource<SyncConfig>({
+  const syncSource = syncFromFile ?? configSource<SyncConfig>({
     what: 'sync config',
-    ...(syncFile !== undefined ? { file: syncFile } : {}),
-    ...(opts['sync-configmap-name'] !== undefined && kube !== undefined
-      ? { configMap: { client: kube, namespace: opts['configmap-namespace'], name: opts['sync-configmap-name'], key: 'syncConfig' } }
+    ...(syncCm !== undefined && kube !== undefined
+      ? { configMap: { client: kube, namespace: opts['configmap-namespace'], name: syncCm, key: 'syncConfig' } }
       : {}),
-    parse: (text, source) => source === syncFile && syncFromFile !== undefined ? syncFromFile : parseSyncConfig(text, source),
+    parse: parseSyncConfig,
     empty: defaultSyncConfig,
     logger,
-    onApply: () => {
-      metrics.configReloads.inc({ config: 'sync', result: 'ok' })
-      metrics.configLastReloadOk.set({ config: 'sync' }, 1)
-    },
-    onReject: () => {
-      metrics.configReloads.inc({ config: 'sync', result: 'error' })
-      metrics.configLastReloadOk.set({ config: 'sync' }, 0)
-    }
+    ...syncMetrics
   })
   if (syncSource.origin === 'configmap') {
     void syncSource.start()
@@ -149,8 +149,8 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     ...(serviceToken !== undefined ? { serviceToken } : {}),
     logger,
     getRoleMappings: () => syncSource.current.roleMappings,
-    allowedScopes: opts['allowed-token-scopes'] as ScopeKind[],
-    usernameFormat: opts['username-format'] as UsernameFormat,
+    allowedScopes: opts['allowed-token-scopes'],
+    usernameFormat: opts['username-format'],
     usernamePrefix: opts['username-prefix'],
     groupsPrefix: opts['groups-prefix'],
     cacheTtlMs: opts['token-cache-ttl'],
@@ -166,7 +166,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   metrics.keystoneValidations = () => authenticator.validations
 
   metrics.tokenCacheEntries = () => authenticator.cacheSize
-  const reviewer = await createAccessReviewer(opts, { logger, metrics, readiness, ...(kube !== undefined ? { kube } : {}) })
+  const policy = startPolicy(opts, { logger, metrics, readiness, ...(kube !== undefined ? { kube } : {}) })
   readiness.add('keystone', health.check)
 
   const tlsFiles = {
@@ -176,13 +176,15 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   }
   const app = buildApp({
     logger,
-    authenticator,
-    reviewAccess: (body: unknown): AccessReviewResult => reviewer.review(body),
-    // Sync finishes before the review is answered, so the user's first request finds its
-    // namespace and RoleBindings; Syncer never throws and bounds its own time.
-    ...(syncer !== undefined
-      ? { afterAuthenticate: async (user: UserInfo) => { if (syncSource.current.dataTypesToSync.length > 0) await syncer.sync(user) } }
-      : {}),
+    tokenReviewer: tokenReviewer({
+      authenticator,
+      // Sync finishes before the review is answered, so the user's first request finds its
+      // namespace and RoleBindings; Syncer never throws and bounds its own time.
+      ...(syncer !== undefined
+        ? { afterAuthenticate: async (user: UserInfo) => { if (syncSource.current.dataTypesToSync.length > 0) await syncer.sync(user) } }
+        : {})
+    }),
+    accessReviewer: accessReviewer(policy.engine),
     metrics,
     readiness,
     https: httpsOptions(tlsFiles),
@@ -209,7 +211,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   const url = `https://${shownHost}:${boundPort}`
   health.start(async () => { await keystone.probe() })
   // Not awaited: a slow Keystone must not hold the start; it only ever logs.
-  void warnOnSharedUsernames({ keystone, serviceToken, usernameFormat: opts['username-format'] as UsernameFormat, logger })
+  void warnOnSharedUsernames({ keystone, serviceToken, usernameFormat: opts['username-format'], logger })
   logger.info({ listen: `${host}:${boundPort}`, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
 
   let closing: Promise<void> | undefined
@@ -218,7 +220,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       readiness.markShuttingDown()
       health.stop()
       stopTlsWatch()
-      reviewer.close()
+      policy.close()
       syncSource.close()
       await app.close()
       await keystone.close()

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { AccessRequest, Decision } from '../authz/types.js'
+import type { AccessRequest, Decision } from '../../authz/types.js'
 import { answerTexts, invalidReview } from './review-wire.js'
 
 // SubjectAccessReview as kube-apiserver sends it to an authorization webhook. v1 carries the
@@ -165,7 +165,7 @@ export function parseWellFormedSubjectAccessReview (body: unknown): ParsedSubjec
   const request: AccessRequest = { user, groups: [...groups], extra: extra.extra }
   if (uid !== '') request.uid = uid
   if (resource !== undefined) request.resource = resource
-  else request.nonResource = nonResource
+  else if (nonResource !== undefined) request.nonResource = nonResource
   return { ok: true, apiVersion: apiVersion as SubjectAccessReviewVersion, request }
 }
 

@@ -18,9 +18,19 @@
 # nothing failed). Full logs stay in $TEST_LOG_DIR (default: a new /tmp/ksa-test.XXXXXX).
 # KSA_TEST_ONLY='path ...' (files or directories) keeps only those test files in each tier, and
 # skips a tier left empty, with its set-up: a debugging aid, not for CI.
+#
+# Keystones: the main one (KEYSTONE_DEV_DIR, default /tmp/keystone-dev, on :5000), the federated
+# one (KEYSTONE_FED_DIR/KEYSTONE_FED_PORT, /tmp/keystone-fed, :5001) and the faults one that the
+# reliability tests start (KSA_FAULT_KEYSTONE_DIR/_PORT, /tmp/keystone-faults, :5002). Those not
+# running before the run are stopped at its end, whatever the outcome; KSA_KEEP_KEYSTONE=1 keeps
+# them running. Those already running are left alone. A unit-only run touches none.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export KEYSTONE_DEV_DIR=${KEYSTONE_DEV_DIR:-/tmp/keystone-dev}
+export KEYSTONE_FED_DIR=${KEYSTONE_FED_DIR:-/tmp/keystone-fed} KEYSTONE_FED_PORT=${KEYSTONE_FED_PORT:-5001}
+export KSA_FAULT_KEYSTONE_DIR=${KSA_FAULT_KEYSTONE_DIR:-/tmp/keystone-faults} KSA_FAULT_KEYSTONE_PORT=${KSA_FAULT_KEYSTONE_PORT:-5002}
+# the same default as keystone-dev.sh: the port remembered in the state dir, else 5000
+MAIN_PORT=${KEYSTONE_DEV_PORT:-$(cat "$KEYSTONE_DEV_DIR/port" 2>/dev/null || echo 5000)}
 LOG_DIR=${TEST_LOG_DIR:-$(mktemp -d /tmp/ksa-test.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
@@ -36,6 +46,7 @@ step() { printf '\n== %s\n' "$*"; }
 passed=0 failed=0
 summary=()   # one line per step, printed before the last line
 finish() {
+  stop_started
   step "summary"
   local l; for l in "${summary[@]}"; do echo "$l"; done
   echo "logs: $LOG_DIR"
@@ -73,6 +84,42 @@ will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
 }
 needs_keystone=
 if will_run keystone || will_run disruptive; then needs_keystone=1; fi
+
+# ---------------------------------------------------------------- Keystones: stop what we started
+declare -A KS_DIR=([main]=$KEYSTONE_DEV_DIR [fed]=$KEYSTONE_FED_DIR [faults]=$KSA_FAULT_KEYSTONE_DIR)
+declare -A KS_PORT=([main]=$MAIN_PORT [fed]=$KEYSTONE_FED_PORT [faults]=$KSA_FAULT_KEYSTONE_PORT)
+ks() {  # ks NAME COMMAND: test/keystone/keystone-dev.sh COMMAND for that instance
+  KEYSTONE_DEV_DIR=${KS_DIR[$1]} KEYSTONE_DEV_PORT=${KS_PORT[$1]} bash test/keystone/keystone-dev.sh "$2"
+}
+ks_running() {  # ours (a live uwsgi on the dir's pid file), or anything answering on the port
+  ks "$1" status >/dev/null 2>&1 || curl -s -m 2 -o /dev/null "http://127.0.0.1:${KS_PORT[$1]}/v3"
+}
+to_stop=()   # the Keystones this run may start and that were not running before it
+stop_done=
+stop_started() {  # idempotent: called before the summary, and on EXIT for the early ways out
+  [ -z "$stop_done" ] || return 0
+  stop_done=1
+  [ ${#to_stop[@]} -gt 0 ] || return 0
+  local n
+  if [ "${KSA_KEEP_KEYSTONE:-}" = 1 ]; then
+    for n in "${to_stop[@]}"; do
+      ks "$n" status >/dev/null 2>&1 && echo "KSA_KEEP_KEYSTONE=1: left running: Keystone $n on :${KS_PORT[$n]} (${KS_DIR[$n]})"
+    done
+    return 0
+  fi
+  for n in "${to_stop[@]}"; do
+    ks "$n" status >/dev/null 2>&1 || continue
+    echo "stopping Keystone $n on :${KS_PORT[$n]} (${KS_DIR[$n]}): this run started it"
+    ks "$n" stop >&2 || echo "warning: could not stop Keystone $n (${KS_DIR[$n]})" >&2
+  done
+}
+trap stop_started EXIT
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+if [ -n "$needs_keystone" ]; then
+  names=(main)
+  will_run keystone && names+=(fed faults)   # the disruptive tier uses only the main one
+  for n in "${names[@]}"; do ks_running "$n" || to_stop+=("$n"); done
+fi
 
 # ---------------------------------------------------------------- installs and build
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -159,8 +206,8 @@ elif [ -n "${asked[unit]:-}" ]; then skip_tier unit "no file left by KSA_TEST_ON
 
 keystone_ok=
 if [ -n "$needs_keystone" ]; then
-  step "Keystone (real, on 127.0.0.1)"
-  if bash test/keystone/keystone-dev.sh seed >/dev/null; then
+  step "Keystone (real, on 127.0.0.1:$MAIN_PORT)"
+  if KEYSTONE_DEV_PORT=$MAIN_PORT bash test/keystone/keystone-dev.sh seed >/dev/null; then
     keystone_ok=1
   else
     echo "cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)" >&2
@@ -169,13 +216,13 @@ if [ -n "$needs_keystone" ]; then
 fi
 
 if will_run keystone && [ -n "$keystone_ok" ]; then
-  step "federated Keystone (WebSSO, on 127.0.0.1:5001)"
-  # A second instance, so that the main one on :5000 keeps its normal mode; enable starts it when needed.
-  if ! KEYSTONE_DEV_DIR=/tmp/keystone-fed KEYSTONE_DEV_PORT=5001 bash test/keystone/keystone-federation.sh status >/dev/null 2>&1 &&
-     ! KEYSTONE_DEV_DIR=/tmp/keystone-fed KEYSTONE_DEV_PORT=5001 bash test/keystone/keystone-federation.sh enable >/dev/null; then
+  step "federated Keystone (WebSSO, on 127.0.0.1:$KEYSTONE_FED_PORT)"
+  # A second instance, so that the main one keeps its normal mode; enable starts it when needed.
+  fed() { KEYSTONE_DEV_DIR=$KEYSTONE_FED_DIR KEYSTONE_DEV_PORT=$KEYSTONE_FED_PORT bash test/keystone/keystone-federation.sh "$@"; }
+  if ! fed status >/dev/null 2>&1 && ! fed enable >/dev/null; then
     # only the WebSSO tests need it: they fail and say so; the rest of the tier still runs
-    echo "cannot start the federated Keystone (see /tmp/keystone-fed/*.log)" >&2
-    failed=$((failed + 1)); summary+=("setup: cannot start the federated Keystone (see /tmp/keystone-fed/*.log)")
+    echo "cannot start the federated Keystone (see $KEYSTONE_FED_DIR/*.log)" >&2
+    failed=$((failed + 1)); summary+=("setup: cannot start the federated Keystone (see $KEYSTONE_FED_DIR/*.log)")
   fi
 fi
 

@@ -1,30 +1,144 @@
 #!/usr/bin/env bash
-# Runs every test of the project: installs what is missing (npm packages; Debian's Keystone and
-# uWSGI through test/keystone/keystone-dev.sh, which needs root for apt), builds, starts and seeds
-# a real Keystone on 127.0.0.1:5000, runs the suite with tap, then the tests that stop and restart
-# Keystone, alone. Last line: "N passed, N failed".
+# Runs the tests of the project, in tiers (CONTRIBUTING.md, "Tests and their tiers"):
+#
+#   bash scripts/test.sh                   everything (npm test): typecheck, unit, keystone, disruptive
+#   bash scripts/test.sh unit              the unit tier only (npm run test:unit): no Keystone
+#   bash scripts/test.sh unit keystone     the named steps, always in the order above
+#
+#   typecheck   npm run typecheck (src/ and test/); a failure counts as one failed check
+#   unit        the files listed in test/unit-tier.txt; need no Keystone
+#   keystone    every other test/**/*.test.ts outside test/disruptive/; real Keystone on :5000, the
+#               federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
+#   disruptive  test/disruptive/*.test.ts: stop and restart Keystone, so they run alone, last
+#
+# Installs what is missing (npm packages; for the Keystone tiers Debian's Keystone and uWSGI
+# through test/keystone/keystone-dev.sh, tmux and chromium, which needs root for apt) and builds.
+# Prints one line per test file as it finishes, the failures after each tier, a summary with the
+# wall time of each tier, and as its last line "N passed, N failed" (exit status 0 only when
+# nothing failed). Full logs stay in $TEST_LOG_DIR (default: a new /tmp/ksa-test.XXXXXX).
+# KSA_TEST_ONLY='path ...' (files or directories) keeps only those test files in each tier, and
+# skips a tier left empty, with its set-up: a debugging aid, not for CI.
+#
+# Keystones: the main one (KEYSTONE_DEV_DIR, default /tmp/keystone-dev, on :5000), the federated
+# one (KEYSTONE_FED_DIR/KEYSTONE_FED_PORT, /tmp/keystone-fed, :5001) and the faults one that the
+# reliability tests start (KSA_FAULT_KEYSTONE_DIR/_PORT, /tmp/keystone-faults, :5002). Those not
+# running before the run are stopped at its end, whatever the outcome; KSA_KEEP_KEYSTONE=1 keeps
+# them running. Those already running are left alone. A unit-only run touches none.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export KEYSTONE_DEV_DIR=${KEYSTONE_DEV_DIR:-/tmp/keystone-dev}
+export KEYSTONE_FED_DIR=${KEYSTONE_FED_DIR:-/tmp/keystone-fed} KEYSTONE_FED_PORT=${KEYSTONE_FED_PORT:-5001}
+export KSA_FAULT_KEYSTONE_DIR=${KSA_FAULT_KEYSTONE_DIR:-/tmp/keystone-faults} KSA_FAULT_KEYSTONE_PORT=${KSA_FAULT_KEYSTONE_PORT:-5002}
+# the same default as keystone-dev.sh: the port remembered in the state dir, else 5000
+MAIN_PORT=${KEYSTONE_DEV_PORT:-$(cat "$KEYSTONE_DEV_DIR/port" 2>/dev/null || echo 5000)}
 LOG_DIR=${TEST_LOG_DIR:-$(mktemp -d /tmp/ksa-test.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
-step() { printf '\n== %s\n' "$*"; }
-fail_setup() { echo "test setup failed: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+STEPS=(typecheck unit keystone disruptive)
+usage() { echo "usage: bash scripts/test.sh [${STEPS[*]}]..." >&2; exit 2; }
+declare -A asked=()
+for a in "$@"; do
+  case " ${STEPS[*]} " in *" $a "*) asked[$a]=1 ;; *) echo "unknown tier '$a'" >&2; usage ;; esac
+done
+if [ $# -eq 0 ]; then for s in "${STEPS[@]}"; do asked[$s]=1; done; fi
 
+step() { printf '\n== %s\n' "$*"; }
+passed=0 failed=0
+summary=()   # one line per step, printed before the last line
+finish() {
+  stop_started
+  step "summary"
+  local l; for l in "${summary[@]}"; do echo "$l"; done
+  echo "logs: $LOG_DIR"
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]
+  exit
+}
+fail_setup() { echo "test setup failed: $*" >&2; failed=$((failed + 1)); summary+=("setup: failed: $*"); finish; }
+
+# ---------------------------------------------------------------- which files in which tier
+only() {  # only FILE...: the files KSA_TEST_ONLY keeps (all when it is unset)
+  local f o
+  for f in "$@"; do
+    if [ -z "${KSA_TEST_ONLY:-}" ]; then echo "$f"; continue; fi
+    for o in $KSA_TEST_ONLY; do
+      if [ "$f" = "$o" ] || [[ "$f" == "${o%/}/"* ]]; then echo "$f"; break; fi
+    done
+  done
+}
+mapfile -t UNIT_ALL < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' test/unit-tier.txt | grep -v '^$')
+bad_list=()
+for f in "${UNIT_ALL[@]}"; do [ -f "$f" ] || bad_list+=("$f"); done
+mapfile -t KEYSTONE_ALL < <(find test -path test/disruptive -prune -o -type f -name '*.test.ts' -print | LC_ALL=C sort |
+  grep -vxF -f <(printf '%s\n' "${UNIT_ALL[@]}"))
+mapfile -t DISRUPTIVE_ALL < <(find test/disruptive -maxdepth 1 -type f -name '*.test.ts' | LC_ALL=C sort)
+mapfile -t UNIT_FILES < <(only "${UNIT_ALL[@]}")
+mapfile -t KEYSTONE_FILES < <(only "${KEYSTONE_ALL[@]}")
+mapfile -t DISRUPTIVE_FILES < <(only "${DISRUPTIVE_ALL[@]}")
+
+will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
+  [ -n "${asked[$1]:-}" ] || return 1
+  [ "$1" = typecheck ] && return 0
+  local -n files=${1^^}_FILES
+  [ ${#files[@]} -gt 0 ]
+}
+needs_keystone=
+if will_run keystone || will_run disruptive; then needs_keystone=1; fi
+
+# ---------------------------------------------------------------- Keystones: stop what we started
+declare -A KS_DIR=([main]=$KEYSTONE_DEV_DIR [fed]=$KEYSTONE_FED_DIR [faults]=$KSA_FAULT_KEYSTONE_DIR)
+declare -A KS_PORT=([main]=$MAIN_PORT [fed]=$KEYSTONE_FED_PORT [faults]=$KSA_FAULT_KEYSTONE_PORT)
+ks() {  # ks NAME COMMAND: test/keystone/keystone-dev.sh COMMAND for that instance
+  KEYSTONE_DEV_DIR=${KS_DIR[$1]} KEYSTONE_DEV_PORT=${KS_PORT[$1]} bash test/keystone/keystone-dev.sh "$2"
+}
+ks_running() {  # ours (a live uwsgi on the dir's pid file), or anything answering on the port
+  ks "$1" status >/dev/null 2>&1 || curl -s -m 2 -o /dev/null "http://127.0.0.1:${KS_PORT[$1]}/v3"
+}
+to_stop=()   # the Keystones this run may start and that were not running before it
+stop_done=
+stop_started() {  # idempotent: called before the summary, and on EXIT for the early ways out
+  [ -z "$stop_done" ] || return 0
+  stop_done=1
+  [ ${#to_stop[@]} -gt 0 ] || return 0
+  local n
+  if [ "${KSA_KEEP_KEYSTONE:-}" = 1 ]; then
+    for n in "${to_stop[@]}"; do
+      ks "$n" status >/dev/null 2>&1 && echo "KSA_KEEP_KEYSTONE=1: left running: Keystone $n on :${KS_PORT[$n]} (${KS_DIR[$n]})"
+    done
+    return 0
+  fi
+  for n in "${to_stop[@]}"; do
+    ks "$n" status >/dev/null 2>&1 || continue
+    echo "stopping Keystone $n on :${KS_PORT[$n]} (${KS_DIR[$n]}): this run started it"
+    ks "$n" stop >&2 || echo "warning: could not stop Keystone $n (${KS_DIR[$n]})" >&2
+  done
+}
+trap stop_started EXIT
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+if [ -n "$needs_keystone" ]; then
+  names=(main)
+  will_run keystone && names+=(fed faults)   # the disruptive tier uses only the main one
+  for n in "${names[@]}"; do ks_running "$n" || to_stop+=("$n"); done
+fi
+
+# ---------------------------------------------------------------- installs and build
 need() { command -v "$1" >/dev/null 2>&1; }
 missing=()
 need openssl || missing+=(openssl)
 need curl || missing+=(curl)
 need xz || missing+=(xz-utils)   # unpacks the Go peer binaries (KSA_GO_PEER_DIR)
-need tmux || missing+=(tmux)   # the plugin's terminal test drives kubectl in tmux
-[ -x /usr/bin/chromium ] || missing+=(chromium)   # the WebSSO tests log in with headless Chromium
+if [ -n "$needs_keystone" ]; then
+  need tmux || missing+=(tmux)   # the plugin's terminal test drives kubectl in tmux
+  [ -x /usr/bin/chromium ] || missing+=(chromium)   # the WebSSO tests log in with headless Chromium
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } >&2 \
     || fail_setup "cannot install ${missing[*]}"
 fi
-need kubectl || echo "warning: kubectl not found; the credential-plugin tests that drive kubectl will fail" >&2
+if [ -n "$needs_keystone" ]; then
+  need kubectl || echo "warning: kubectl not found; the credential-plugin tests that drive kubectl will fail" >&2
+fi
 
 if [ ! -x node_modules/.bin/tap ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci"
@@ -34,46 +148,90 @@ fi
 step "build"
 npm run --silent build >&2 || fail_setup "TypeScript build failed"
 
-step "Keystone (real, on 127.0.0.1)"
-bash test/keystone/keystone-dev.sh seed >/dev/null || fail_setup "cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)"
-
-step "federated Keystone (WebSSO, on 127.0.0.1:5001)"
-# A second instance, so that the main one on :5000 keeps its normal mode; enable starts it when needed.
-KEYSTONE_DEV_DIR=/tmp/keystone-fed KEYSTONE_DEV_PORT=5001 bash test/keystone/keystone-federation.sh status >/dev/null 2>&1 ||
-  KEYSTONE_DEV_DIR=/tmp/keystone-fed KEYSTONE_DEV_PORT=5001 bash test/keystone/keystone-federation.sh enable >/dev/null ||
-  fail_setup "cannot start the federated Keystone (see /tmp/keystone-fed/*.log)"
-
-passed=0 failed=0
-count() {  # count LOG: add the totals of tap's closing line "# { total: N, pass: P, fail: F ... }"
-  local line total pass
+# ---------------------------------------------------------------- running tap
+tier_pass=0 tier_fail=0
+count() {  # count LOG: the totals of tap's closing line "# { total: N, pass: P, fail: F ... }"
+  local line total pass f
+  tier_pass=0 tier_fail=0
   line=$(grep -E '^# \{ total: [0-9]+' "$1" | tail -n 1)
-  if [ -z "$line" ]; then failed=$((failed + 1)); echo "no summary in $1" >&2; return; fi
+  if [ -z "$line" ]; then tier_fail=1; echo "no summary in $1" >&2; return; fi
   total=$(sed -E 's/.*total: ([0-9]+).*/\1/' <<<"$line")
   pass=$(grep -oE 'pass: [0-9]+' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-  local f; f=$(grep -oE 'fail: [0-9]+' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-  passed=$((passed + pass)); failed=$((failed + f))
+  f=$(grep -oE 'fail: [0-9]+' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  tier_pass=$pass tier_fail=$f
   [ "$pass" -lt "$total" ] && [ "$f" = 0 ] && echo "($((total - pass)) skipped or todo in $1)" >&2
   return 0
 }
-run_tap() {  # run_tap NAME ARGS...: full TAP to a log; per-file results and failures on the console
+run_tier() {  # run_tier NAME FILE...: one line per file as it finishes, full TAP in a log, failures after
   local name=$1; shift
-  local log="$LOG_DIR/$name.tap"
-  npx tap --reporter=tap "$@" >"$log" 2>&1
-  local rc=$?
-  grep -E '^(ok|not ok) ' "$log"
-  if [ $rc -ne 0 ]; then
-    echo "-- failures (full log: $log)"
+  local log="$LOG_DIR/$name.tap" t0=$SECONDS rc
+  echo "($# files; full log: $log)"
+  npx tap --reporter=tap "$@" </dev/null 2>&1 | tee "$log" | grep --line-buffered -E '^(ok|not ok) '
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    echo "-- failures (tap exit status $rc; full log: $log)"
     grep -n -B2 -A18 -E '^\s+not ok ' "$log" | head -n 300
   fi
   count "$log"
+  # tap failed but no test did (a crash, a timeout of the whole run): still a failure
+  if [ "$rc" -ne 0 ] && [ "$tier_fail" = 0 ]; then tier_fail=1; fi
+  passed=$((passed + tier_pass)); failed=$((failed + tier_fail))
+  local line; line="$name: $tier_pass passed, $tier_fail failed, $((SECONDS - t0)) s"
+  echo "$line"; summary+=("$line")
 }
+skip_tier() { summary+=("$1: skipped ($2)"); }
 
-step "tests"
-run_tap suite
-step "tests that stop and restart Keystone"
-run_tap disruptive test/disruptive/*.test.ts
+# ---------------------------------------------------------------- the steps, in order
+if [ ${#bad_list[@]} -gt 0 ]; then
+  echo "test/unit-tier.txt lists missing files: ${bad_list[*]}" >&2
+  failed=$((failed + 1)); summary+=("unit-tier.txt: lists missing files: ${bad_list[*]}")
+fi
 
-echo
-echo "logs: $LOG_DIR"
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+if will_run typecheck; then
+  step "typecheck (src/ and test/)"
+  t0=$SECONDS
+  if npm run --silent typecheck >"$LOG_DIR/typecheck.log" 2>&1; then
+    line="typecheck: ok, $((SECONDS - t0)) s"
+  else
+    head -n 60 "$LOG_DIR/typecheck.log"
+    failed=$((failed + 1)); line="typecheck: FAILED (counted as 1 failed; $LOG_DIR/typecheck.log), $((SECONDS - t0)) s"
+  fi
+  echo "$line"; summary+=("$line")
+fi
+
+if will_run unit; then
+  step "unit tier (no Keystone)"
+  run_tier unit "${UNIT_FILES[@]}"
+elif [ -n "${asked[unit]:-}" ]; then skip_tier unit "no file left by KSA_TEST_ONLY"; fi
+
+keystone_ok=
+if [ -n "$needs_keystone" ]; then
+  step "Keystone (real, on 127.0.0.1:$MAIN_PORT)"
+  if KEYSTONE_DEV_PORT=$MAIN_PORT bash test/keystone/keystone-dev.sh seed >/dev/null; then
+    keystone_ok=1
+  else
+    echo "cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)" >&2
+    failed=$((failed + 1)); summary+=("setup: cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)")
+  fi
+fi
+
+if will_run keystone && [ -n "$keystone_ok" ]; then
+  step "federated Keystone (WebSSO, on 127.0.0.1:$KEYSTONE_FED_PORT)"
+  # A second instance, so that the main one keeps its normal mode; enable starts it when needed.
+  fed() { KEYSTONE_DEV_DIR=$KEYSTONE_FED_DIR KEYSTONE_DEV_PORT=$KEYSTONE_FED_PORT bash test/keystone/keystone-federation.sh "$@"; }
+  if ! fed status >/dev/null 2>&1 && ! fed enable >/dev/null; then
+    # only the WebSSO tests need it: they fail and say so; the rest of the tier still runs
+    echo "cannot start the federated Keystone (see $KEYSTONE_FED_DIR/*.log)" >&2
+    failed=$((failed + 1)); summary+=("setup: cannot start the federated Keystone (see $KEYSTONE_FED_DIR/*.log)")
+  fi
+fi
+
+for tier in keystone disruptive; do
+  if will_run $tier; then
+    if [ -z "$keystone_ok" ]; then skip_tier $tier "no Keystone"; continue; fi
+    if [ $tier = keystone ]; then step "keystone tier"; run_tier keystone "${KEYSTONE_FILES[@]}"
+    else step "disruptive tier (stops and restarts Keystone; alone, last)"; run_tier disruptive "${DISRUPTIVE_FILES[@]}"; fi
+  elif [ -n "${asked[$tier]:-}" ]; then skip_tier $tier "no file left by KSA_TEST_ONLY"; fi
+done
+
+finish

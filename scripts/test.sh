@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the tests of the project, in tiers (CONTRIBUTING.md, "Tests and their tiers"):
 #
-#   bash scripts/test.sh                   everything (npm test): typecheck, unit, keystone, disruptive
+#   bash scripts/test.sh                   everything (npm test): typecheck, lint, unit, keystone, disruptive
 #   bash scripts/test.sh unit              the unit tier only (npm run test:unit): no Keystone
 #   bash scripts/test.sh unit keystone     the named steps, always in the order above
 #
 #   typecheck   npm run typecheck (src/ and test/); a failure counts as one failed check
+#   lint        npm run lint (neostandard, zero findings); a failure counts as one failed check
 #   unit        the files listed in test/unit-tier.txt; need no Keystone
 #   keystone    every other test/**/*.test.ts outside test/disruptive/; real Keystone on :5000, the
 #               federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
@@ -34,7 +35,7 @@ MAIN_PORT=${KEYSTONE_DEV_PORT:-$(cat "$KEYSTONE_DEV_DIR/port" 2>/dev/null || ech
 LOG_DIR=${TEST_LOG_DIR:-$(mktemp -d /tmp/ksa-test.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
-STEPS=(typecheck unit keystone disruptive)
+STEPS=(typecheck lint unit keystone disruptive)
 usage() { echo "usage: bash scripts/test.sh [${STEPS[*]}]..." >&2; exit 2; }
 declare -A asked=()
 for a in "$@"; do
@@ -78,7 +79,7 @@ mapfile -t DISRUPTIVE_FILES < <(only "${DISRUPTIVE_ALL[@]}")
 
 will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
   [ -n "${asked[$1]:-}" ] || return 1
-  [ "$1" = typecheck ] && return 0
+  [ "$1" = typecheck ] || [ "$1" = lint ] && return 0
   local -n files=${1^^}_FILES
   [ ${#files[@]} -gt 0 ]
 }
@@ -187,17 +188,19 @@ if [ ${#bad_list[@]} -gt 0 ]; then
   failed=$((failed + 1)); summary+=("unit-tier.txt: lists missing files: ${bad_list[*]}")
 fi
 
-if will_run typecheck; then
-  step "typecheck (src/ and test/)"
-  t0=$SECONDS
-  if npm run --silent typecheck >"$LOG_DIR/typecheck.log" 2>&1; then
-    line="typecheck: ok, $((SECONDS - t0)) s"
+check() {  # check NAME WHAT: npm run NAME; a failure counts as one failed check
+  step "$1 ($2)"
+  local t0=$SECONDS line
+  if npm run --silent "$1" >"$LOG_DIR/$1.log" 2>&1; then
+    line="$1: ok, $((SECONDS - t0)) s"
   else
-    head -n 60 "$LOG_DIR/typecheck.log"
-    failed=$((failed + 1)); line="typecheck: FAILED (counted as 1 failed; $LOG_DIR/typecheck.log), $((SECONDS - t0)) s"
+    head -n 60 "$LOG_DIR/$1.log"
+    failed=$((failed + 1)); line="$1: FAILED (counted as 1 failed; $LOG_DIR/$1.log), $((SECONDS - t0)) s"
   fi
   echo "$line"; summary+=("$line")
-fi
+}
+if will_run typecheck; then check typecheck "src/ and test/"; fi
+if will_run lint; then check lint "neostandard over src/, test/ and scripts"; fi
 
 if will_run unit; then
   step "unit tier (no Keystone)"

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { KeystoneRejectedError, KeystoneUnavailableError } from '../errors.js'
 import type { KeystoneClient } from '../keystone/client.js'
 import type { ServiceToken } from '../keystone/service-token.js'
-import type { Group, TokenInfo, TokenScope } from '../keystone/types.js'
+import type { Group, TokenInfo } from '../keystone/types.js'
 import type { RoleMapping } from '../config/sync-config.js'
 import type { ScopeKind, UsernameFormat } from '../config/server-options.js'
 import { applyRoleMappings, identityFrom } from './identity.js'
@@ -12,11 +12,6 @@ import { accessRulesGate, type AccessRulesOptions } from './access-rules-gate.js
 import { tokenKey } from './token-key.js'
 import { EXTRA_ACCESS_RULES, type UserInfo } from '../identity.js'
 import { KeystoneBusyError, ValidationLimit } from './validation-limit.js'
-
-// The option's kinds (config) are exactly the kinds of a Keystone token's scope.
-type SameKinds = [ScopeKind] extends [TokenScope['kind']] ? [TokenScope['kind']] extends [ScopeKind] ? true : never : never
-const _sameKinds: SameKinds = true
-void _sameKinds
 
 export type AuthResult =
   | { authenticated: true, user: UserInfo, info: TokenInfo, cached: boolean }
@@ -222,8 +217,7 @@ export class Authenticator {
           // that Keystone accepts cannot reach Kubernetes.
           this.#o.logger.warn({ user: info.user.id, applicationCredential: info.applicationCredentialId }, `token refused: ${gate.reason}`)
           outcome = { ok: false, reason: gate.reason }
-        }
-        else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules } : { info, groups: screened.groups } }
+        } else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules } : { info, groups: screened.groups } }
       }
     }
     if (outcome.ok) {

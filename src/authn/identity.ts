@@ -6,7 +6,6 @@ import {
   EXTRA_SCOPE, EXTRA_USER_DOMAIN_ID, EXTRA_USER_DOMAIN_NAME, type UserInfo
 } from '../identity.js'
 
-
 /** --username-prefix and --groups-prefix, put before Keystone-sourced names (kube-apiserver's OIDC convention). */
 export interface NamePrefixes {
   username?: string

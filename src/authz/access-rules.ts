@@ -1,4 +1,4 @@
-import { ACCESS_RULE_METHODS, EXTRA_ACCESS_RULES } from '../identity.js'
+import { EXTRA_ACCESS_RULES } from '../identity.js'
 import type { AccessRequest, Decision, NonResourceAttributes, ResourceAttributes } from './types.js'
 
 // Keystone application-credential access rules, applied to Kubernetes requests.

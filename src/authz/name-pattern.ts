@@ -82,4 +82,3 @@ export function matchNamePattern (p: ParsedPattern, value: string, emptyMatchesA
     case 'never': return false
   }
 }
-

@@ -74,7 +74,7 @@ export function parseDuration (text: string): number {
     matched = re.lastIndex
   }
   if (matched === 0 || matched !== s.length) {
-    throw new Error(`not a duration (use a number with a unit: 500ms, 30s, 5m, 1h)`)
+    throw new Error('not a duration (use a number with a unit: 500ms, 30s, 5m, 1h)')
   }
   return Math.round(total)
 }

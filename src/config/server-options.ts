@@ -83,4 +83,5 @@ export const ServerOptions = z.object({
   }
 })
 
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- zod's idiom: the schema and its type share one name
 export type ServerOptions = z.output<typeof ServerOptions>

@@ -35,6 +35,7 @@ export const TokenBody = z.object({
     }).passthrough().optional()
   }).passthrough()
 }).passthrough()
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- zod's idiom: the schema and its type share one name
 export type TokenBody = z.infer<typeof TokenBody>
 
 export const GroupsBody = z.object({

@@ -46,7 +46,7 @@ export class ConfigMapWatcher {
     this.name = opts.name
     this.#log = opts.logger.child({ configmap: `${opts.namespace}/${opts.name}` })
     let resolve!: () => void
-    const promise = new Promise<void>(r => { resolve = r })
+    const promise = new Promise<void>(_resolve => { resolve = _resolve })
     this.#firstSync = { promise, resolve }
   }
 

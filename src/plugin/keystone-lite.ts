@@ -67,6 +67,7 @@ export async function call (o: LiteOptions, method: string, path: string, header
       reject(Object.assign(new KeystoneUnavailableError(`Keystone at ${o.url} is unreachable${via}: ${what}`, { cause: err }), { via }))
     }
     let req: ClientRequest | undefined
+    // eslint-disable-next-line prefer-const -- assigned once, later, but read by the timeout above it
     let tunnel: ClientRequest | undefined
     const timer = setTimeout(() => {
       const err = Object.assign(new Error('timeout'), { code: 'ETIMEDOUT_KSA' })

@@ -73,8 +73,15 @@ export async function getWebssoToken (opts: GetTokenOptions, authUrl: string): P
     // Cache the unscoped token before scoping, so that a project choice that fails needs no new login.
     const at = new Date(now()).toISOString()
     writeEntry(cache, browserKey, {
-      version: 1, token: unscoped, expiresAt: info.expiresAt.toISOString(), issuedAt: at, lastValidatedAt: at, authUrl,
-      userId: info.userId, userName: info.userName, servedTo: []
+      version: 1,
+      token: unscoped,
+      expiresAt: info.expiresAt.toISOString(),
+      issuedAt: at,
+      lastValidatedAt: at,
+      authUrl,
+      userId: info.userId,
+      userName: info.userName,
+      servedTo: []
     })
     let scoped: LiteToken
     try {
@@ -156,8 +163,15 @@ function writeEntry (cache: TokenCache, key: string, e: CacheEntry): void {
 function store (cache: TokenCache, key: string, t: LiteToken, authUrl: string, opts: GetTokenOptions): TokenResult {
   const at = new Date((opts.now ?? Date.now)()).toISOString()
   const e: CacheEntry = {
-    version: 1, token: t.token, expiresAt: t.expiresAt.toISOString(), issuedAt: at, lastValidatedAt: at, authUrl,
-    userId: t.userId, userName: t.userName, servedTo: [{ ppid: opts.ppid, at }]
+    version: 1,
+    token: t.token,
+    expiresAt: t.expiresAt.toISOString(),
+    issuedAt: at,
+    lastValidatedAt: at,
+    authUrl,
+    userId: t.userId,
+    userName: t.userName,
+    servedTo: [{ ppid: opts.ppid, at }]
   }
   if (t.projectId !== undefined) { e.projectId = t.projectId; e.projectName = t.projectName ?? '' }
   writeEntry(cache, key, e)

@@ -117,8 +117,22 @@ t.test('property: two requests share a cache key exactly when every part a decis
   const s = fc.string({ unit: fc.constantFrom('a', ':', '1', '[', ',', '"'), maxLength: 4 })
   const l = fc.array(s, { maxLength: 3 })
   const raw = fc.record({
-    user: s, uid: fc.option(s, { nil: undefined }), groups: l, roles: l, ids: l, names: l, other: l, resource: fc.boolean(),
-    verb: s, namespace: s, group: s, res: s, sub: s, name: s, version: s, path: s
+    user: s,
+    uid: fc.option(s, { nil: undefined }),
+    groups: l,
+    roles: l,
+    ids: l,
+    names: l,
+    other: l,
+    resource: fc.boolean(),
+    verb: s,
+    namespace: s,
+    group: s,
+    res: s,
+    sub: s,
+    name: s,
+    version: s,
+    path: s
   })
   type Raw = typeof raw extends fc.Arbitrary<infer R> ? R : never
   const build = (r: Raw): AccessRequest => {

@@ -64,18 +64,21 @@ check('docs v2: "!kube-system/![\'secrets\', \'clusterroles\']": ["*"]', [{ user
 
 // --- v2: pattern details and Go quirks ---
 
-check('v2 patterns', [{ users, resource_permissions: {
-  "['dev', 'test']/['pods', '*']": ['get'],
-  "ns1/['a', 'b']": ['list'],
-  '!/x': ['watch'],
-  '!*/y': ['*'],
-  "![*/z": ['*'],
-  "ns2/[pods]": ['*'],
-  "ns3/!['*']": ['*'],
-  ' NS4 / Pods ': ['GET'],
-  'too/many/parts/here': ['*'],
-  'onepart': ['*']
-} }], [
+check('v2 patterns', [{
+  users,
+  resource_permissions: {
+    "['dev', 'test']/['pods', '*']": ['get'],
+    "ns1/['a', 'b']": ['list'],
+    '!/x': ['watch'],
+    '!*/y': ['*'],
+    '![*/z': ['*'],
+    'ns2/[pods]': ['*'],
+    "ns3/!['*']": ['*'],
+    ' NS4 / Pods ': ['GET'],
+    'too/many/parts/here': ['*'],
+    onepart: ['*']
+  }
+}], [
   ['list of namespaces, list with * in resources', demoMember, { verb: 'get', namespace: 'test', resource: 'anything' }, true],
   ['namespace not in list', demoMember, { verb: 'get', namespace: 'prod', resource: 'pods' }, false],
   ['resource in list', demoMember, { verb: 'list', namespace: 'ns1', resource: 'b' }, true],
@@ -120,13 +123,16 @@ check('v2 nonresource_permissions: exact path, case-sensitive verbs', [{ users, 
 
 // --- subresources (a deliberate difference from Go, with a compat flag) ---
 
-const subresourcePolicy = [{ users, resource_permissions: {
-  'default/pods': ['get', 'create'],
-  'default/deployments/scale': ['update'],
-  "default/services/['proxy', 'status']": ['get'],
-  'default/configmaps/*': ['get'],
-  'other/*': ['get']
-} }]
+const subresourcePolicy = [{
+  users,
+  resource_permissions: {
+    'default/pods': ['get', 'create'],
+    'default/deployments/scale': ['update'],
+    "default/services/['proxy', 'status']": ['get'],
+    'default/configmaps/*': ['get'],
+    'other/*': ['get']
+  }
+}]
 const subresourceCases = (compat: boolean): Case[] => [
   ['plain key, plain request', demoMember, { verb: 'get', namespace: 'default', resource: 'pods' }, true],
   ['plain key, subresource request', demoMember, { verb: 'create', namespace: 'default', resource: 'pods', subresource: 'exec' }, compat],
@@ -143,13 +149,16 @@ check('v2 subresources, subresourceCompat (Go)', subresourcePolicy, subresourceC
 
 // --- cluster-wide requests: Go by default, looseNamespaces opt-in ---
 
-const namespacePolicy = [{ users, resource_permissions: {
-  'default/pods': ['list'],
-  '!kube-system/nodes': ['get'],
-  "['default']/secrets": ['list'],
-  '*/namespaces': ['get'],
-  "['*']/persistentvolumes": ['get']
-} }]
+const namespacePolicy = [{
+  users,
+  resource_permissions: {
+    'default/pods': ['list'],
+    '!kube-system/nodes': ['get'],
+    "['default']/secrets": ['list'],
+    '*/namespaces': ['get'],
+    "['*']/persistentvolumes": ['get']
+  }
+}]
 const namespaceCases = (loose: boolean): Case[] => [
   ['exact namespace, same namespace', demoMember, { verb: 'list', namespace: 'default', resource: 'pods' }, true],
   ['exact namespace, all namespaces', demoMember, { verb: 'list', resource: 'pods' }, loose],

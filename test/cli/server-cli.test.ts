@@ -100,7 +100,9 @@ t.test('serves over TLS from env-only configuration, stops cleanly on SIGTERM', 
   const agent = new Agent({ connect: { ca: certs.ca } })
   const token = await passwordToken(seed, 'demo', 'demo')
   const res = await request(`https://127.0.0.1:${port}/webhook`, {
-    method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } })
   })
   const body = await res.body.json() as { status: { user: { username: string } } }

@@ -250,7 +250,7 @@ t.test('cert-manager component: the Certificate fills the Secret the Deployment 
   t.notOk(serving.spec.usages.includes('client auth'), 'the serving certificate cannot be a client')
   t.equal(client.spec.issuerRef.name, serving.spec.issuerRef.name, 'same CA Issuer as the serving certificate')
   const caFile = clientCaFileOf(dep)
-  t.same(caFile.volume.secret, { secretName: secretName, items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o440 }, '--client-ca-file is ca.crt of the serving certificate\'s Secret (the issuing CA), not a Secret that must be made by hand')
+  t.same(caFile.volume.secret, { secretName, items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o440 }, '--client-ca-file is ca.crt of the serving certificate\'s Secret (the issuing CA), not a Secret that must be made by hand')
   t.notOk(docs.some(d => d.kind === 'Secret'), 'no Secret with a CA key is mounted or made')
   // cert-manager v1 field names (no schema package here: a strict list of the fields used).
   const CERT_SPEC = new Set(['isCA', 'commonName', 'secretName', 'duration', 'renewBefore', 'privateKey', 'issuerRef', 'ipAddresses', 'dnsNames', 'usages'])

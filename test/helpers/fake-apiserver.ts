@@ -55,8 +55,15 @@ export async function startFakeApiServer (opts: FakeApiServerOptions): Promise<F
 
   const discovery: Record<string, unknown> = {
     '/version': {
-      major: '1', minor: '32', gitVersion: 'v1.32.0-fake', gitCommit: 'fake', gitTreeState: 'clean',
-      buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23', compiler: 'gc', platform: 'linux/amd64'
+      major: '1',
+      minor: '32',
+      gitVersion: 'v1.32.0-fake',
+      gitCommit: 'fake',
+      gitTreeState: 'clean',
+      buildDate: '2026-01-01T00:00:00Z',
+      goVersion: 'go1.23',
+      compiler: 'gc',
+      platform: 'linux/amd64'
     },
     '/api': () => ({ kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${port}` }] }),
     '/api/v1': { kind: 'APIResourceList', groupVersion: 'v1', resources: [] },

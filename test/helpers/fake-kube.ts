@@ -303,7 +303,7 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
       send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { ...details(r.name), uid: gone.metadata.uid } })
       return
     }
-    send(res, 405, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`))
+    send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'))
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {

@@ -50,7 +50,6 @@ export async function startForwardProxy (opts: { auth?: string } = {}): Promise<
   }
 }
 
-
 /** Keystone over TLS: an HTTPS front with the test certificate (which names keystone.test) for `authUrl`. */
 export async function startTlsFront (certs: { certFile: string, keyFile: string }, authUrl: string): Promise<{ port: number, close: () => void }> {
   const keystone = new URL(authUrl)

@@ -120,7 +120,7 @@ t.test('configmaps: list with field selector, watch from the list resourceVersio
 
   fake.expireResourceVersions()
   const it = c.watchConfigMaps('kube-system', { resourceVersion: list.resourceVersion })
-  const err = await (async () => { for await (const _ of it) { /* nothing */ } })().catch(e => e)
+  const err = await (async () => { for await (const event of it) void event })().catch(e => e)
   t.type(err, KubeApiError)
   t.equal(err.status, 410)
   t.equal(err.reason, 'Expired')

@@ -122,7 +122,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 
   const failing = execCredential({ command: 'sh', args: ['-c', 'echo boom >&2; exit 1'] })
   await t.rejects(failing.authorization(), /exec credential plugin sh failed.*boom/)
-  const certOnly = execCredential({ command: 'sh', args: ['-c', `echo '{"kind":"ExecCredential","status":{"clientCertificateData":"x"}}'`] })
+  const certOnly = execCredential({ command: 'sh', args: ['-c', 'echo \'{"kind":"ExecCredential","status":{"clientCertificateData":"x"}}\''] })
   await t.rejects(certOnly.authorization(), /client certificates from exec plugins are not supported/)
 
   let now = 0

@@ -11,8 +11,13 @@ t.test('unit: good update applied, broken update keeps the last good and says wh
   const rejected: unknown[] = []
   const applied: string[] = []
   const live = new LiveConfig<SyncConfig>({
-    configMap: 'kube-system/keystone-sync-policy', key: 'syncConfig', parse: parseSyncConfig, empty: defaultSyncConfig, logger,
-    onReject: e => rejected.push(e), onApply: (_v, src) => applied.push(src)
+    configMap: 'kube-system/keystone-sync-policy',
+    key: 'syncConfig',
+    parse: parseSyncConfig,
+    empty: defaultSyncConfig,
+    logger,
+    onReject: e => rejected.push(e),
+    onApply: (_v, src) => applied.push(src)
   })
   t.same(live.current, defaultSyncConfig())
   t.equal(live.source, 'initial')

@@ -53,7 +53,9 @@ try {
   const token = res.headers.get('x-subject-token') ?? ''
   const st = sandbox()
   writeFileSync(st.kubeconfig, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'c',
     clusters: [{ name: 'c', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.caPem).toString('base64') } }],
     users: [{ name: 'u', user: { token } }],
     contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }]

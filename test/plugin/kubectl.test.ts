@@ -239,8 +239,15 @@ t.test('logout when Keystone cannot be reached: the token is forgotten, and the 
   const expiresAt = new Date(Date.now() + 3600_000).toISOString()
   const now = new Date().toISOString()
   writeFileSync(join(dir, `${'a'.repeat(64)}.json`), JSON.stringify({
-    version: 1, token: 'gAAAAA-unreachable-SECRET', expiresAt, issuedAt: now, lastValidatedAt: now,
-    authUrl: 'http://127.0.0.1:9/v3', userId: 'u1', userName: 'demo', servedTo: []
+    version: 1,
+    token: 'gAAAAA-unreachable-SECRET',
+    expiresAt,
+    issuedAt: now,
+    lastValidatedAt: now,
+    authUrl: 'http://127.0.0.1:9/v3',
+    userId: 'u1',
+    userName: 'demo',
+    servedTo: []
   }), { mode: 0o600 })
   const r = await plugin(['logout', '--all', '--timeout', '2s'], sb.env)
   t.equal(r.code, 0, r.stderr)

@@ -81,7 +81,7 @@ t.test('finding 5: a ./clouds.yaml cannot send the password of ~/.config/opensta
   t.match(ok.stderr, `client-keystone-auth: cloud mycloud read from ${join(conf, 'clouds.yaml')} + ${join(conf, 'secure.yaml')}`)
   t.notMatch(ok.stderr, /warning/)
   // The same with the environment variable, and a secure.yaml next to ./clouds.yaml is merged with it.
-  writeFileSync(join(hostile, 'secure.yaml'), `clouds:\n  mycloud:\n    auth:\n      password: planted-next-to-it\n`)
+  writeFileSync(join(hostile, 'secure.yaml'), 'clouds:\n  mycloud:\n    auth:\n      password: planted-next-to-it\n')
   const same = await pluginIn(hostile, [], { ...env, CLIENT_KEYSTONE_AUTH_VERBOSITY: '1' })
   t.match(same.stderr, `cloud mycloud read from ${join(hostile, 'clouds.yaml')} + ${join(hostile, 'secure.yaml')}`)
   t.match(catcher.received(), /planted-next-to-it/, 'the secure.yaml of the same directory is used')

@@ -128,8 +128,16 @@ t.test('ExecCredential: version from KUBERNETES_EXEC_INFO, RFC 3339 expiry', asy
 function entry (over: Partial<CacheEntry> = {}): CacheEntry {
   const now = new Date().toISOString()
   return {
-    version: 1, token: 'cached-token', expiresAt: new Date(Date.now() + 3600_000).toISOString(), issuedAt: now,
-    lastValidatedAt: now, authUrl: 'http://127.0.0.1:1/v3', userId: 'u', userName: 'demo', servedTo: [], ...over
+    version: 1,
+    token: 'cached-token',
+    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+    issuedAt: now,
+    lastValidatedAt: now,
+    authUrl: 'http://127.0.0.1:1/v3',
+    userId: 'u',
+    userName: 'demo',
+    servedTo: [],
+    ...over
   }
 }
 
@@ -213,14 +221,20 @@ t.test('getToken from the cache: margin, no Keystone needed, missing settings na
 
 t.test('kubeconfig: merge keeps other entries and replaces same-named ones; expiry parsing', async t => {
   const plan: KubeconfigPlan = {
-    clusterName: 'c', userName: 'u@c', contextName: 'u@c', cluster: { server: 'https://s' },
+    clusterName: 'c',
+    userName: 'u@c',
+    contextName: 'u@c',
+    cluster: { server: 'https://s' },
     exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'client-keystone-auth', args: [], env: [], interactiveMode: 'Never' },
     secretEnv: []
   }
   const existing = {
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'old',
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'old',
     clusters: [{ name: 'old', cluster: { server: 'https://o' } }, { name: 'c', cluster: { server: 'https://stale' } }],
-    users: [{ name: 'old', user: { token: 'x' } }], contexts: [{ name: 'old', context: { cluster: 'old', user: 'old' } }]
+    users: [{ name: 'old', user: { token: 'x' } }],
+    contexts: [{ name: 'old', context: { cluster: 'old', user: 'old' } }]
   }
   const m = mergeKubeconfig(existing, plan, false) as any
   t.same(m.clusters.map((c: any) => c.name), ['old', 'c'])

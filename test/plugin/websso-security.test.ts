@@ -26,7 +26,13 @@ interface Login {
 /** Starts `client-keystone-auth login [args]` (WebSSO, no browser) and waits for its callback URL. */
 async function startLogin (sb: Sandbox, args: string[] = []): Promise<Login> {
   const env = {
-    ...sb.env, OS_AUTH_URL: k.authUrl, OS_AUTH_TYPE: 'v3websso', OS_IDENTITY_PROVIDER: 'testidp', OS_PROTOCOL: 'openid', CLIENT_KEYSTONE_AUTH_BROWSER: 'none', CLIENT_KEYSTONE_AUTH_WEBSSO_TIMEOUT: '60s',
+    ...sb.env,
+    OS_AUTH_URL: k.authUrl,
+    OS_AUTH_TYPE: 'v3websso',
+    OS_IDENTITY_PROVIDER: 'testidp',
+    OS_PROTOCOL: 'openid',
+    CLIENT_KEYSTONE_AUTH_BROWSER: 'none',
+    CLIENT_KEYSTONE_AUTH_WEBSSO_TIMEOUT: '60s',
     // No browser goes through Keystone here, so any ports do: not websso.test.ts's 8250-8259, which may run at the same time.
     CLIENT_KEYSTONE_AUTH_WEBSSO_PORTS: '18250-18269'
   }

@@ -102,8 +102,14 @@ function start (port: number, extra: Partial<WebssoLoginOptions> = {}): { result
   let onListening: (cb: string) => void = () => {}
   const listening = new Promise<string>(resolve => { onListening = resolve })
   const result = webssoLogin({
-    authUrl: `${KEYSTONE}/v3`, protocol: 'openid', identityProvider: 'testidp', ports: [port], timeoutMs: 60_000,
-    log: l => logs.push(l), onListening: cb => onListening(cb), ...extra
+    authUrl: `${KEYSTONE}/v3`,
+    protocol: 'openid',
+    identityProvider: 'testidp',
+    ports: [port],
+    timeoutMs: 60_000,
+    log: l => logs.push(l),
+    onListening: cb => onListening(cb),
+    ...extra
   })
   return { result, logs, listening }
 }
@@ -189,11 +195,22 @@ t.test('non-interactive without a cached token: fails before any port is opened'
   const s = settings([], { OS_AUTH_URL: `${KEYSTONE}/v3`, OS_AUTH_TYPE: 'v3websso', OS_PROTOCOL: 'openid' })
   const cache = new TokenCache(mkdtempSync(join(tmpdir(), 'ksa-websso-cache-')))
   await t.rejects(getToken({
-    settings: s, cache, marginMs: 0, revalidateAfterMs: 60_000, timeoutMs: 1000, interactive: false, ppid: 1,
+    settings: s,
+    cache,
+    marginMs: 0,
+    revalidateAfterMs: 60_000,
+    timeoutMs: 1000,
+    interactive: false,
+    ppid: 1,
     websso: { ports: [port], timeoutMs: 60_000, log: () => { throw new Error('no login may start') } }
   }), { code: 'KSA_ERR_WEBSSO_LOGIN_NEEDED', message: /run `client-keystone-auth login`/ })
   await t.rejects(getToken({
-    settings: s, marginMs: 0, revalidateAfterMs: 60_000, timeoutMs: 1000, interactive: false, ppid: 1,
+    settings: s,
+    marginMs: 0,
+    revalidateAfterMs: 60_000,
+    timeoutMs: 1000,
+    interactive: false,
+    ppid: 1,
     websso: { ports: [port], timeoutMs: 60_000 }
   }), { code: 'KSA_ERR_WEBSSO_LOGIN_NEEDED', message: /--no-cache/ })
 })

@@ -300,8 +300,14 @@ t.test('two projects and a terminal: the plugin asks which one (in-process, the 
   const prompter = new Prompter(input as unknown as NodeJS.ReadStream, output)
   const logs: string[] = []
   const res = await getToken({
-    settings, cache: new TokenCache(join(sb.cacheDir, 'k8s-keystone-auth')), marginMs: 300_000, revalidateAfterMs: 60_000, timeoutMs: 30_000,
-    interactive: true, prompter: () => prompter, ppid: process.pid,
+    settings,
+    cache: new TokenCache(join(sb.cacheDir, 'k8s-keystone-auth')),
+    marginMs: 300_000,
+    revalidateAfterMs: 60_000,
+    timeoutMs: 30_000,
+    interactive: true,
+    prompter: () => prompter,
+    ppid: process.pid,
     websso: { ports: [8250, 8251, 8252, 8253, 8254, 8255, 8256, 8257, 8258, 8259], timeoutMs: 120_000, browser, log: l => logs.push(l) }
   })
   t.equal(res.source, 'login')

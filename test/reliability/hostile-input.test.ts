@@ -140,6 +140,7 @@ function oracleTokenReview (body: unknown): Expect {
 const hostileString = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
+  // eslint-disable-next-line no-template-curly-in-string -- a log4shell probe, as text
   { weight: 2, arbitrary: fc.constantFrom('', ' ', '\u0000', '\ud800', '\udfff', '\u202e', '\ufeff', 'é', '𝔭𝔬𝔡𝔰', '../../etc/passwd', '${jndi:x}', '\r\nX-Injected: 1', '%00', 'null', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty') },
   { weight: 1, arbitrary: fc.integer({ min: MAX_STR - 2, max: MAX_STR + 2 }).map(n => 'a'.repeat(n)) }
 )
@@ -282,7 +283,7 @@ function judge (c: Case, status: number, body: any): Verdict {
   const kind = isObj(parsed) ? get(parsed, 'kind') : undefined
   const routeKind = c.route === '/authenticate' ? 'TokenReview' : c.route === '/authorize' ? 'SubjectAccessReview' : kind
   if (kind !== routeKind || (kind !== 'TokenReview' && kind !== 'SubjectAccessReview')) {
-    return { ok: status === 400 && statusOk(), why: `kind ${typeof kind === "string" ? JSON.stringify(kind.slice(0, 40)) : typeof kind} on ${c.route}: want 400 Status`, category: '400' }
+    return { ok: status === 400 && statusOk(), why: `kind ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind} on ${c.route}: want 400 Status`, category: '400' }
   }
   const e = kind === 'TokenReview' ? oracleTokenReview(parsed) : oracleSar(parsed)
   if (!e.valid) return { ok: status === 400 && statusOk(), why: `malformed ${kind}: want 400 Status`, category: '400' }

@@ -222,8 +222,10 @@ t.test('TLS: 1.2 and 1.3 only, no weak ciphers (openssl s_client)', async t => {
   // certificate, so the cipher that fits its key type: ECDSA or RSA).
   const certs = wh.certs
   const lax = createTlsServer({
-    cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile),
-    minVersion: 'TLSv1', ciphers: 'DEFAULT:AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0'
+    cert: readFileSync(certs.certFile),
+    key: readFileSync(certs.keyFile),
+    minVersion: 'TLSv1',
+    ciphers: 'DEFAULT:AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0'
   }, s => s.end())
   await new Promise<void>(resolve => lax.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { lax.close() })

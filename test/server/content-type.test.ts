@@ -14,7 +14,11 @@ async function post (wh: TestWebhook, path: string, body: string, headers: Recor
   const url = new URL(wh.url + path)
   return await new Promise((resolve, reject) => {
     const req = httpsRequest({
-      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: wh.certs.ca,
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      ca: wh.certs.ca,
       headers: chunked ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }
     }, res => {
       let text = ''

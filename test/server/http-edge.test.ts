@@ -7,7 +7,6 @@ import { KeystoneUnavailableError } from '../../src/errors.js'
 import { USER, accessReviewBody, edge, tokenReviewBody } from '../helpers/edge.js'
 
 const INFO = {} as TokenInfo
-const json = (body: unknown): { 'content-type': string } & Record<string, string> => ({ 'content-type': 'application/json' })
 
 t.test('TokenReview: an authenticated token gets the identity, in the version asked, and nothing of the request', async t => {
   const e = await edge({ authenticate: async () => ({ authenticated: true, user: USER, info: INFO, cached: false }) })
@@ -174,5 +173,3 @@ t.test('/metrics is Prometheus text with the review counters', async t => {
   t.match(res.body, /k8s_keystone_auth_reviews_total\{kind="TokenReview",version="v1",outcome="unauthenticated"\} 1/)
   t.match(res.body, /k8s_keystone_auth_inflight_requests 0/, 'in-flight back to 0 after the review')
 })
-
-void json

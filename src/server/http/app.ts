@@ -175,11 +175,13 @@ export function buildApp (deps: AppDeps): FastifyInstance {
   // runs. The review routes drop every Content-Type but application/json (the '*' parser reads the
   // body either way), so such a body is read as JSON too; kube-apiserver's application/json costs
   // one prefix test.
-  const anyContentType = { onRequest: (req: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
-    const ct = req.headers['content-type']
-    if (ct !== undefined && !ct.startsWith('application/json')) delete req.headers['content-type']
-    done()
-  } }
+  const anyContentType = {
+    onRequest: (req: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
+      const ct = req.headers['content-type']
+      if (ct !== undefined && !ct.startsWith('application/json')) delete req.headers['content-type']
+      done()
+    }
+  }
 
   app.post('/webhook', anyContentType, async (req, reply) => {
     const kind = kindOf(req.body)

@@ -98,7 +98,6 @@ export class Metrics {
     collect: () => { this.decisionCacheSize.set(this.decisionCacheStats().size) }
   })
 
-
   /** TokenReviews being answered; read when scraped (a prom-client inc/dec pair per review cost more). */
   inflightReviews = 0
 

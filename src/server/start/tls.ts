@@ -67,8 +67,10 @@ export function watchTlsFiles (server: TlsServer, files: TlsFiles, logger: Logge
       logger.warn({ reason: errorMessage(err) }, 'TLS files changed but cannot be used yet; keeping the current certificate')
     }
   }
-  for (const p of paths) watchFile(p, { interval: intervalMs, persistent: false }, (cur, prev) => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) reload()
-  })
+  for (const p of paths) {
+    watchFile(p, { interval: intervalMs, persistent: false }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) reload()
+    })
+  }
   return () => { for (const p of paths) unwatchFile(p) }
 }

@@ -1,4 +1,6 @@
+import { errorMessage } from '../errors.js'
 import type { CacheEntry, TokenCache } from './cache.js'
+import type { LiteToken } from './keystone-lite.js'
 import { checkToken } from './login.js'
 import type { Prompter } from './prompt.js'
 import type { Settings } from './settings.js'
@@ -84,4 +86,32 @@ export function serve (cache: TokenCache, key: string, e: CacheEntry, opts: GetT
     cache.write(key, e)
   } catch {}
   return { token: e.token, expiresAt: new Date(e.expiresAt), source: 'cache' }
+}
+
+/** A cache that cannot be written is a warning, not a failed login. */
+export function writeEntry (cache: TokenCache, key: string, e: CacheEntry): void {
+  try {
+    cache.write(key, e)
+  } catch (err) {
+    process.stderr.write(`client-keystone-auth: warning: cannot write the token cache in ${cache.dir}: ${errorMessage(err)}\n`)
+  }
+}
+
+/** A token just issued: cached for this key, and handed to kubectl. */
+export function store (cache: TokenCache, key: string, t: LiteToken, authUrl: string, opts: GetTokenOptions): TokenResult {
+  const at = new Date((opts.now ?? Date.now)()).toISOString()
+  const e: CacheEntry = {
+    version: 1,
+    token: t.token,
+    expiresAt: t.expiresAt.toISOString(),
+    issuedAt: at,
+    lastValidatedAt: at,
+    authUrl,
+    userId: t.userId,
+    userName: t.userName,
+    servedTo: [{ ppid: opts.ppid, at }]
+  }
+  if (t.projectId !== undefined) { e.projectId = t.projectId; e.projectName = t.projectName ?? '' }
+  writeEntry(cache, key, e)
+  return { token: t.token, expiresAt: t.expiresAt, source: 'login' }
 }

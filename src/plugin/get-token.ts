@@ -1,6 +1,5 @@
 import { ERR, KsaError, errorMessage } from '../errors.js'
-import type { CacheEntry } from './cache.js'
-import { fromCache, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './cached-token.js'
+import { fromCache, serve, sleep, store, usable, type GetTokenOptions, type TokenResult } from './cached-token.js'
 import { login } from './login.js'
 import { cacheKey, hintFor, methodOf, missingSettings, normalizeAuthUrl, type Field, type Settings } from './settings.js'
 
@@ -111,26 +110,7 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
     }
 
     const issued = await login(s, authUrl, opts.timeoutMs)
-    if (cache !== undefined) {
-      const at = new Date(now()).toISOString()
-      const entry: CacheEntry = {
-        version: 1,
-        token: issued.token,
-        expiresAt: issued.expiresAt.toISOString(),
-        issuedAt: at,
-        lastValidatedAt: at,
-        authUrl,
-        userId: issued.userId,
-        userName: issued.userName,
-        servedTo: [{ ppid: opts.ppid, at }]
-      }
-      if (issued.projectId !== undefined) { entry.projectId = issued.projectId; entry.projectName = issued.projectName ?? '' }
-      try {
-        cache.write(key, entry)
-      } catch (err) {
-        process.stderr.write(`client-keystone-auth: warning: cannot write the token cache in ${cache.dir}: ${errorMessage(err)}\n`)
-      }
-    }
+    if (cache !== undefined) return store(cache, key, issued, authUrl, opts)
     return { token: issued.token, expiresAt: issued.expiresAt, source: 'login' }
   } finally {
     release?.()

@@ -1,6 +1,6 @@
 import { ERR, KeystoneRejectedError, KsaError, errorMessage } from '../errors.js'
-import type { TokenCache, CacheEntry } from './cache.js'
-import { fromCache, serve, sleep, usable, type GetTokenOptions, type TokenResult } from './cached-token.js'
+import type { TokenCache } from './cache.js'
+import { fromCache, serve, sleep, store, usable, writeEntry, type GetTokenOptions, type TokenResult } from './cached-token.js'
 import { liteOptions, LoginFailedError } from './login.js'
 import { cacheKey, describeProject, webssoUnscopedKey, type Settings } from './settings.js'
 import type { LiteProject, LiteToken, TokenInfo } from './keystone-lite.js'
@@ -150,32 +150,6 @@ async function browserLogin (s: Settings, authUrl: string, ws: NonNullable<GetTo
     }
   }
   return { token, info }
-}
-
-function writeEntry (cache: TokenCache, key: string, e: CacheEntry): void {
-  try {
-    cache.write(key, e)
-  } catch (err) {
-    process.stderr.write(`client-keystone-auth: warning: cannot write the token cache in ${cache.dir}: ${errorMessage(err)}\n`)
-  }
-}
-
-function store (cache: TokenCache, key: string, t: LiteToken, authUrl: string, opts: GetTokenOptions): TokenResult {
-  const at = new Date((opts.now ?? Date.now)()).toISOString()
-  const e: CacheEntry = {
-    version: 1,
-    token: t.token,
-    expiresAt: t.expiresAt.toISOString(),
-    issuedAt: at,
-    lastValidatedAt: at,
-    authUrl,
-    userId: t.userId,
-    userName: t.userName,
-    servedTo: [{ ppid: opts.ppid, at }]
-  }
-  if (t.projectId !== undefined) { e.projectId = t.projectId; e.projectName = t.projectName ?? '' }
-  writeEntry(cache, key, e)
-  return { token: t.token, expiresAt: t.expiresAt, source: 'login' }
 }
 
 /** The federated user's projects do not name one project to scope to. */

@@ -23,4 +23,4 @@ KEYSTONE_DEV_DIR=$BENCH_KS_DIR KEYSTONE_DEV_PORT=5055 KEYSTONE_DEV_PASSWORD_HASH
   bash test/keystone/keystone-dev.sh seed >/dev/null
 # The seed's users were created under this cost, so their hashes use it.
 BENCH_KEYSTONE_URL=http://127.0.0.1:5055/v3 BENCH_USER=demo BENCH_PASSWORD=demo-pass BENCH_PROJECT=demo \
-  node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs test/plugin/bench-kubectl.ts "${BENCH_RUNS:-20}"
+  node --import=tsx test/plugin/bench-kubectl.ts "${BENCH_RUNS:-20}"

@@ -1,10 +1,12 @@
-// Writes the generated reference pages (flags from the flag tables, errors from the catalog), so
+// Writes the generated reference pages (flags from the flag tables, errors from the catalog,
+// metrics from the registry), so
 // they cannot drift from the code; test/docs/generated.test.ts fails when a checked-in page differs.
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { FlagSpec } from '../config/flags.js'
 import { SERVER_FLAGS } from './server-flags.js'
 import { renderErrorsDoc } from './gen-errors-doc.js'
+import { renderMetricsDoc } from './gen-metrics-doc.js'
 import { COMMON_FLAGS, CREDENTIAL_FLAGS, KUBECONFIG_FLAGS, LOGOUT_FLAGS } from '../plugin/flags.js'
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
@@ -30,7 +32,8 @@ export function pluginFlagsPage (): string {
 export const GENERATED: ReadonlyArray<[string, () => string]> = [
   ['docs/reference/server-flags.md', serverFlagsPage],
   ['docs/reference/plugin-flags.md', pluginFlagsPage],
-  ['docs/reference/errors.md', renderErrorsDoc]
+  ['docs/reference/errors.md', renderErrorsDoc],
+  ['docs/reference/metrics.md', renderMetricsDoc]
 ]
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -202,6 +202,8 @@ export class PlainHistogram {
   readonly help: string
   readonly type = 'histogram' as const
   readonly aggregator = 'sum' as const
+  /** As prom-client's metrics have it (the metrics reference lists it). */
+  get labelNames (): readonly string[] { return [this.#labelName] }
   readonly #labelName: string
   readonly #bounds: number[]
   readonly #series = new Map<string, Series>()

@@ -3,12 +3,13 @@ import type { Logger } from 'pino'
 import { KeystoneRejectedError, KeystoneUnavailableError } from '../errors.js'
 import type { KeystoneClient } from '../keystone/client.js'
 import type { ServiceToken } from '../keystone/service-token.js'
-import type { Group, TokenInfo } from '../keystone/types.js'
+import type { Group, RevocationEvent, TokenInfo } from '../keystone/types.js'
 import type { RoleMapping } from '../config/sync-config.js'
 import type { ScopeKind, UsernameFormat } from '../config/server-options.js'
 import { applyRoleMappings, identityFrom } from './identity.js'
 import { screenKeystoneNames } from './keystone-names.js'
 import { accessRulesGate, type AccessRulesOptions } from './access-rules-gate.js'
+import { revokes, tokenValues, type TokenValues } from './revocation.js'
 import { tokenKey } from './token-key.js'
 import { EXTRA_ACCESS_RULES, type UserInfo } from '../identity.js'
 import { KeystoneBusyError, ValidationLimit } from './validation-limit.js'
@@ -63,6 +64,8 @@ interface Validated {
   answered?: { mappings: readonly RoleMapping[], user: UserInfo }
   /** A restricted application credential's rules (`METHOD path`), carried to the authorizer. */
   accessRules?: string[]
+  /** The token as revocation events are matched against it, made on the first event. */
+  values?: TokenValues
 }
 
 const NO_MAPPINGS: readonly RoleMapping[] = Object.freeze([])
@@ -92,6 +95,11 @@ export class Authenticator {
   readonly #groups: LRUCache<string, Group[]>
   readonly #groupNames: LRUCache<string, string>
   readonly #inflight = new Map<string, Promise<Outcome>>()
+  /**
+   * Events applied lately: a validation that was on its way when an event came (Keystone said
+   * "valid" just before the revocation) must not put the token back into the cache.
+   */
+  #recentRevocations: RevocationEvent[] = []
 
   constructor (opts: AuthenticatorOptions) {
     this.#o = {
@@ -130,6 +138,28 @@ export class Authenticator {
   /** Token validations talking to Keystone now, and waiting for a turn (--keystone-max-inflight). */
   get validations (): { running: number, waiting: number, max: number } {
     return { running: this.#limit.running, waiting: this.#limit.waiting, max: this.#limit.max }
+  }
+
+  /**
+   * Drops every cached token that one of these Keystone revocation events revokes (and the
+   * cached groups of the users they name); returns how many tokens were dropped. Later
+   * validations are checked against them too, for as long as a cached token could live.
+   */
+  applyRevocations (events: readonly RevocationEvent[]): number {
+    if (events.length === 0) return 0
+    const keep = Date.now() - this.#o.cacheTtlMs - 60_000
+    this.#recentRevocations = [...this.#recentRevocations.filter(e => e.revokedAtMs >= keep), ...events].slice(-1000)
+    for (const e of events) if (e.userId !== undefined) this.#groups.delete(e.userId)
+    if (this.#tokens === undefined) return 0
+    const dropped: string[] = []
+    for (const [key, outcome] of this.#tokens.entries()) {
+      const v = outcome.v
+      v.values ??= tokenValues(v.info)
+      const values = v.values
+      if (events.some(e => revokes(e, values))) dropped.push(key)
+    }
+    for (const key of dropped) this.#tokens.delete(key)
+    return dropped.length
   }
 
   /** Drops every cached token outcome and group list (e.g. after a config change). */
@@ -219,6 +249,10 @@ export class Authenticator {
           outcome = { ok: false, reason: gate.reason }
         } else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules } : { info, groups: screened.groups } }
       }
+    }
+    if (outcome.ok && this.#recentRevocations.length > 0) {
+      const values = tokenValues(outcome.v.info)
+      if (this.#recentRevocations.some(e => revokes(e, values))) outcome = { ok: false, reason: 'Keystone revoked the token while it was being validated' }
     }
     if (outcome.ok) {
       const ttl = Math.min(this.#o.cacheTtlMs, outcome.v.info.expiresAt.getTime() - Date.now())

@@ -3,10 +3,10 @@ import { Agent, ProxyAgent, request, type Dispatcher } from 'undici'
 import type { z } from 'zod'
 import { KeystoneRejectedError, KeystoneUnavailableError, errorMessage } from '../errors.js'
 import { USER_AGENT } from '../version.js'
-import { GroupBody, GroupsBody, ProjectsBody, TokenBody } from './wire.js'
+import { GroupBody, GroupsBody, ProjectsBody, RevocationEventsBody, TokenBody } from './wire.js'
 import { authRequestBody, normalizeKeystoneUrl, notKeystoneAnswer, versionProblem } from './auth-request.js'
 import { shownProxy } from './proxy.js'
-import type { AuthMethod, Group, IssuedToken, NamedRef, ScopeRequest, TokenInfo } from './types.js'
+import type { AuthMethod, Group, IssuedToken, NamedRef, RevocationEvent, ScopeRequest, TokenInfo } from './types.js'
 
 export { authRequestBody, normalizeKeystoneUrl }
 
@@ -48,7 +48,7 @@ const API_RECHECK_MS = 5000
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 
 export interface KeystoneCall {
-  operation: 'validate' | 'groups' | 'group' | 'issue' | 'projects' | 'discovery' | 'other'
+  operation: 'validate' | 'groups' | 'group' | 'issue' | 'projects' | 'discovery' | 'revocations' | 'other'
   /** HTTP status, or 'error' when no answer came. */
   status: number | 'error'
   durationMs: number
@@ -273,6 +273,20 @@ export class KeystoneClient {
     if (problem !== undefined) throw new KeystoneUnavailableError(problem)
   }
 
+  /**
+   * Revocation events recorded after `since` (Keystone's own `revoked_at` of the last event seen;
+   * Keystone compares strictly), oldest first. Needs the admin or service role
+   * (identity:list_revoke_events is rule:service_or_admin).
+   */
+  async revocationEvents (authToken: string, since: string): Promise<RevocationEvent[]> {
+    const res = await this.#call('revocations', 'GET', `/OS-REVOKE/events?since=${encodeURIComponent(since)}`, { 'x-auth-token': authToken })
+    if (res.status === 401 || res.status === 403) {
+      throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to listing revocation events (the service credential needs the admin or service role)`)
+    }
+    if (res.status !== 200) throw this.#unexpected('revocation event listing', res)
+    return this.#parse(RevocationEventsBody, res, 'revocation event listing').events.map(revocationEventFrom)
+  }
+
   /** Generic JSON call for the few other endpoints the plugin and sync need. */
   async json (method: string, path: string, authToken: string, body?: unknown): Promise<{ status: number, body: unknown }> {
     const headers: Record<string, string> = { 'x-auth-token': authToken }
@@ -435,10 +449,40 @@ export function tokenInfoFrom (body: TokenBody): TokenInfo {
     info.federatedGroupIds = fed.groups.map(g => g.id)
     if (fed.identity_provider !== undefined) info.identityProvider = fed.identity_provider.id
   }
+  if (t.audit_ids !== undefined) info.auditIds = t.audit_ids
+  if (t.issued_at !== undefined) {
+    const issuedAt = new Date(t.issued_at)
+    if (!Number.isNaN(issuedAt.getTime())) info.issuedAt = issuedAt
+  }
+  const trust = t['OS-TRUST:trust']
+  if (trust !== undefined) info.trust = { id: trust.id, trustorId: trust.trustor_user.id, trusteeId: trust.trustee_user.id }
   if (t.application_credential !== undefined) {
     info.applicationCredentialId = t.application_credential.id
     const rules = t.application_credential.access_rules
     if (rules !== undefined) info.accessRules = rules.map(r => ({ service: r.service, method: r.method, path: r.path }))
   }
   return info
+}
+
+/** Keystone's times without a zone are UTC (oslo's isotime); microseconds are cut to ms. */
+function keystoneTime (s: string): number {
+  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s}Z`)
+  if (Number.isNaN(ms)) throw new KeystoneUnavailableError(`Keystone sent a revocation event with an invalid time: ${s.slice(0, 40)}`)
+  return ms
+}
+
+export function revocationEventFrom (e: z.infer<typeof RevocationEventsBody>['events'][number]): RevocationEvent {
+  const out: RevocationEvent = { issuedBefore: keystoneTime(e.issued_before), revokedAt: e.revoked_at, revokedAtMs: keystoneTime(e.revoked_at) }
+  if (e.user_id !== undefined) out.userId = e.user_id
+  if (e.project_id !== undefined) out.projectId = e.project_id
+  if (e.domain_id !== undefined) out.domainId = e.domain_id
+  if (e.domain_scope_id !== undefined) out.domainScopeId = e.domain_scope_id
+  if (e.audit_id !== undefined) out.auditId = e.audit_id
+  if (e.audit_chain_id !== undefined) out.auditChainId = e.audit_chain_id
+  if (e.role_id !== undefined) out.roleId = e.role_id
+  if (e['OS-TRUST:trust_id'] !== undefined) out.trustId = e['OS-TRUST:trust_id']
+  if (e['OS-OAUTH1:consumer_id'] !== undefined) out.consumerId = e['OS-OAUTH1:consumer_id']
+  if (e['OS-OAUTH1:access_token_id'] !== undefined) out.accessTokenId = e['OS-OAUTH1:access_token_id']
+  if (e.expires_at !== undefined) out.expiresAt = Math.floor(keystoneTime(e.expires_at) / 1000)
+  return out
 }

@@ -24,6 +24,35 @@ export interface TokenInfo {
   applicationCredentialId?: string
   /** The access rules of the token's application credential, when Keystone sent them. */
   accessRules?: Array<{ service: string, method: string, path: string }>
+  /** `audit_ids`: the token's own audit id, then its chain's (the token it was made from), if any. */
+  auditIds?: string[]
+  issuedAt?: Date
+  /** A trust-scoped token's trust (`OS-TRUST:trust`). */
+  trust?: { id: string, trustorId: string, trusteeId: string }
+}
+
+/**
+ * One Keystone revocation event (GET /v3/OS-REVOKE/events): every field set must match a token,
+ * and the token must be issued at or before `issuedBefore`, for the token to be revoked.
+ */
+export interface RevocationEvent {
+  userId?: string
+  projectId?: string
+  domainId?: string
+  /** Only tokens scoped to this domain (Keystone's domain_scope_id). */
+  domainScopeId?: string
+  auditId?: string
+  auditChainId?: string
+  trustId?: string
+  consumerId?: string
+  accessTokenId?: string
+  roleId?: string
+  /** Seconds since the epoch: only the token expiring then. */
+  expiresAt?: number
+  issuedBefore: number
+  /** As Keystone wrote it (ISO 8601 with microseconds): the next poll's `since`. */
+  revokedAt: string
+  revokedAtMs: number
 }
 
 export interface Group {

@@ -26,6 +26,12 @@ export const TokenBody = z.object({
     domain: z.object({ id: z.string(), name: z.string().optional() }).passthrough().optional(),
     system: z.record(z.string(), z.unknown()).optional(),
     roles: z.array(Ref).optional(),
+    audit_ids: z.array(z.string()).optional(),
+    'OS-TRUST:trust': z.object({
+      id: z.string(),
+      trustor_user: z.object({ id: z.string() }).passthrough(),
+      trustee_user: z.object({ id: z.string() }).passthrough()
+    }).passthrough().optional(),
     application_credential: z.object({
       id: z.string(),
       name: z.string().optional(),
@@ -51,3 +57,22 @@ export const ProjectsBody = z.object({
   projects: z.array(z.object({ id: z.string(), name: z.string(), domain_id: z.string().optional() }).passthrough()),
   links: z.object({ next: z.string().nullable().optional() }).passthrough().optional()
 }).passthrough()
+
+/** GET /v3/OS-REVOKE/events (keystone/api/os_revoke.py; the fields of RevokeEvent.to_dict()). */
+const RevocationEventWire = z.object({
+  user_id: z.string().optional(),
+  project_id: z.string().optional(),
+  domain_id: z.string().optional(),
+  domain_scope_id: z.string().optional(),
+  audit_id: z.string().optional(),
+  audit_chain_id: z.string().optional(),
+  role_id: z.string().optional(),
+  'OS-TRUST:trust_id': z.string().optional(),
+  'OS-OAUTH1:consumer_id': z.string().optional(),
+  'OS-OAUTH1:access_token_id': z.string().optional(),
+  expires_at: z.string().optional(),
+  issued_before: z.string(),
+  revoked_at: z.string()
+}).passthrough()
+
+export const RevocationEventsBody = z.object({ events: z.array(RevocationEventWire) }).passthrough()

@@ -156,6 +156,32 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly revocationPolls = new Counter({
+    name: 'k8s_keystone_auth_revocation_polls_total',
+    help: 'Reads of Keystone\'s revocation events (service mode), by result: ok, error',
+    labelNames: ['result'] as const,
+    registers: [this.registry]
+  })
+
+  readonly revocationEvents = new Counter({
+    name: 'k8s_keystone_auth_revocation_events_total',
+    help: 'Keystone revocation events applied to the caches',
+    registers: [this.registry]
+  })
+
+  readonly revocationEvicted = new Counter({
+    name: 'k8s_keystone_auth_revocation_evicted_total',
+    help: 'Cached tokens dropped because a Keystone revocation event revokes them',
+    registers: [this.registry]
+  })
+
+  readonly revocationLag = new Histogram({
+    name: 'k8s_keystone_auth_revocation_lag_seconds',
+    help: 'From an event\'s revoked_at in Keystone to its cached tokens being dropped here',
+    buckets: [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300],
+    registers: [this.registry]
+  })
+
   readonly syncs = new Counter({
     name: 'k8s_keystone_auth_sync_total',
     help: 'Keystone-to-Kubernetes sync runs by outcome: ok, error, skipped, remembered (no API call)',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Authenticator } from '../../authn/authenticator.js'
+import { RevocationPoller } from '../../authn/revocation-poller.js'
 import { warnOnSharedUsernames } from '../../authn/domain-check.js'
 import { defaultSyncConfig, parseSyncConfig, type SyncConfig } from '../../config/sync-config.js'
 import type { ServerOptions } from '../../config/server-options.js'
@@ -166,6 +167,28 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   metrics.keystoneValidations = () => authenticator.validations
 
   metrics.tokenCacheEntries = () => authenticator.cacheSize
+
+  let revocations: RevocationPoller | undefined
+  if (opts['revocation-poll-interval'] > 0 && serviceToken !== undefined) {
+    revocations = new RevocationPoller({
+      keystone,
+      serviceToken,
+      apply: events => authenticator.applyRevocations(events),
+      intervalMs: opts['revocation-poll-interval'],
+      lookBackMs: opts['token-cache-ttl'] + 60_000,
+      logger,
+      onPoll: result => metrics.revocationPolls.inc({ result }),
+      onApplied: (events, evicted) => {
+        metrics.revocationEvents.inc(events.length)
+        metrics.revocationEvicted.inc(evicted)
+        const now = Date.now()
+        for (const e of events) metrics.revocationLag.observe(Math.max(0, now - e.revokedAtMs) / 1000)
+      }
+    })
+    readiness.add('revocation', revocations.check)
+  } else if (opts['revocation-poll-interval'] > 0) {
+    logger.info('revocation events are read only in service mode (--service-credential-id): a revoked token may be answered from the cache for up to --token-cache-ttl')
+  }
   const policy = startPolicy(opts, { logger, metrics, readiness, ...(kube !== undefined ? { kube } : {}) })
   readiness.add('keystone', health.check)
 
@@ -210,6 +233,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   const url = `https://${shownHost}:${boundPort}`
   health.start(async () => { await keystone.probe() })
+  revocations?.start()
   // Not awaited: a slow Keystone must not hold the start; it only ever logs.
   void warnOnSharedUsernames({ keystone, serviceToken, usernameFormat: opts['username-format'], logger })
   logger.info({ listen: `${host}:${boundPort}`, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
@@ -219,6 +243,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     closing ??= (async () => {
       readiness.markShuttingDown()
       health.stop()
+      revocations?.stop()
       stopTlsWatch()
       policy.close()
       syncSource.close()

@@ -1,0 +1,180 @@
+// Keystone's revocation semantics (keystone/revoke/backends/sql.py picks the events, then
+// keystone/models/revoke_model.py `matches`), the authenticator's eviction, and the poller, with
+// Keystone stood in for. The real Keystone: revocation-events.test.ts.
+import t from 'tap'
+import pino from 'pino'
+import { Authenticator } from '../../src/authn/authenticator.js'
+import { RevocationPoller } from '../../src/authn/revocation-poller.js'
+import { revokes, tokenValues } from '../../src/authn/revocation.js'
+import { KeystoneRejectedError, KeystoneUnavailableError } from '../../src/errors.js'
+import type { KeystoneClient } from '../../src/keystone/client.js'
+import { revocationEventFrom } from '../../src/keystone/client.js'
+import type { RevocationEvent, TokenInfo } from '../../src/keystone/types.js'
+
+const HOUR = 3600_000
+const NOW = Date.parse('2026-12-02T12:00:00Z')
+
+function info (over: Partial<TokenInfo> = {}): TokenInfo {
+  return {
+    user: { id: 'u1', name: 'alice' },
+    userDomain: { id: 'd-user', name: 'users' },
+    scope: { kind: 'project', project: { id: 'p1', name: 'demo' }, domain: { id: 'd-proj', name: 'projects' } },
+    roles: [{ id: 'r-member', name: 'member' }],
+    methods: ['password'],
+    expiresAt: new Date(NOW + HOUR),
+    auditIds: ['audit-1'],
+    issuedAt: new Date(NOW - 60_000),
+    ...over
+  }
+}
+
+const event = (over: Partial<RevocationEvent>): RevocationEvent =>
+  ({ issuedBefore: NOW, revokedAt: '2026-12-02T12:00:00.000000Z', revokedAtMs: NOW, ...over })
+
+t.test('each field an event sets must match the token', async t => {
+  const v = tokenValues(info())
+  const cases: Array<[string, Partial<RevocationEvent>, boolean]> = [
+    ['its audit id (one token revoked)', { auditId: 'audit-1' }, true],
+    ['another audit id', { auditId: 'audit-2' }, false],
+    ['its user (disabled, deleted, new password)', { userId: 'u1' }, true],
+    ['another user', { userId: 'u2' }, false],
+    ['its project (deleted)', { projectId: 'p1' }, true],
+    ['another project', { projectId: 'p2' }, false],
+    ['the user\'s domain', { domainId: 'd-user' }, true],
+    ['the project\'s domain', { domainId: 'd-proj' }, true],
+    ['another domain', { domainId: 'd-other' }, false],
+    ['domain_scope_id of the project\'s domain', { domainScopeId: 'd-proj' }, true],
+    ['domain_scope_id of the user\'s domain only', { domainScopeId: 'd-user' }, false],
+    ['one of its roles', { roleId: 'r-member' }, true],
+    ['a role it does not have', { roleId: 'r-admin' }, false],
+    ['its expiry, to the second', { expiresAt: Math.floor((NOW + HOUR) / 1000) }, true],
+    ['another expiry', { expiresAt: Math.floor((NOW + HOUR) / 1000) + 1 }, false],
+    ['a trust it is not scoped to', { trustId: 'trust-1' }, false],
+    ['an OAuth1 consumer (none of ours)', { consumerId: 'c1' }, false],
+    ['an audit chain it is not in', { auditChainId: 'audit-0' }, false],
+    ['user and project both right', { userId: 'u1', projectId: 'p1' }, true],
+    ['user right, project wrong', { userId: 'u1', projectId: 'p2' }, false]
+  ]
+  for (const [what, fields, revoked] of cases) t.equal(revokes(event(fields), v), revoked, what)
+})
+
+t.test('only tokens issued at or before issued_before: a login after the change is not revoked', async t => {
+  const ev = event({ userId: 'u1', issuedBefore: NOW - 30_000 })
+  t.equal(revokes(ev, tokenValues(info({ issuedAt: new Date(NOW - 60_000) }))), true, 'issued before the event')
+  t.equal(revokes(ev, tokenValues(info({ issuedAt: new Date(NOW - 30_000) }))), true, 'issued at the same instant')
+  t.equal(revokes(ev, tokenValues(info({ issuedAt: new Date(NOW - 10_000) }))), false, 'issued after (a new password\'s new token)')
+  const { issuedAt, ...unknown } = info()
+  void issuedAt
+  t.equal(revokes(ev, tokenValues(unknown)), true, 'issued_at unknown: counted as before (one more validation, never an open door)')
+})
+
+t.test('trusts: the trustor and the trustee are users of the token; the trust id must match', async t => {
+  const v = tokenValues(info({ user: { id: 'trustee', name: 'svc' }, trust: { id: 'trust-1', trustorId: 'trustor', trusteeId: 'trustee' } }))
+  t.equal(revokes(event({ userId: 'trustor' }), v), true, 'the trustor disabled')
+  t.equal(revokes(event({ userId: 'trustee' }), v), true, 'the trustee disabled')
+  t.equal(revokes(event({ trustId: 'trust-1' }), v), true, 'the trust deleted')
+  t.equal(revokes(event({ trustId: 'trust-2' }), v), false)
+})
+
+t.test('an audit chain event revokes the tokens made from that token', async t => {
+  const v = tokenValues(info({ auditIds: ['audit-child', 'audit-root'] }))
+  t.equal(revokes(event({ auditChainId: 'audit-root' }), v), true)
+  t.equal(revokes(event({ auditId: 'audit-root' }), v), false, 'an audit id event is the one token only')
+})
+
+t.test('domain-scoped tokens match their domain as the assignment domain', async t => {
+  const v = tokenValues(info({ scope: { kind: 'domain', domain: { id: 'd-scope', name: 'x' } } }))
+  t.equal(revokes(event({ domainScopeId: 'd-scope' }), v), true)
+  t.equal(revokes(event({ projectId: 'p1' }), v), false, 'no project')
+})
+
+t.test('the wire form: Keystone\'s times without a zone are UTC; microseconds are kept for `since`', async t => {
+  const e = revocationEventFrom({ user_id: 'u1', issued_before: '2026-12-02T12:00:00.123456Z', revoked_at: '2026-12-02T12:00:00.123456Z', expires_at: '2026-12-02T13:00:00' })
+  t.same(e, { userId: 'u1', issuedBefore: NOW + 123, revokedAt: '2026-12-02T12:00:00.123456Z', revokedAtMs: NOW + 123, expiresAt: (NOW + HOUR) / 1000 })
+  t.same(revocationEventFrom({ 'OS-TRUST:trust_id': 't1', issued_before: '2026-12-02T12:00:00Z', revoked_at: '2026-12-02T12:00:00Z' }).trustId, 't1')
+  t.throws(() => revocationEventFrom({ issued_before: 'yesterday', revoked_at: 'now' }), KeystoneUnavailableError)
+})
+
+// The authenticator, with a Keystone that knows tokens `good-<user>` (issued a minute ago).
+function standIn (hold?: Promise<void>): { keystone: KeystoneClient, validations: () => number } {
+  let n = 0
+  const keystone = {
+    validateToken: async (token: string): Promise<TokenInfo | null> => {
+      n++
+      if (hold !== undefined) await hold
+      if (!token.startsWith('good-')) return null
+      const user = token.slice(5)
+      return info({ user: { id: `id-${user}`, name: user }, auditIds: [`audit-${user}`], issuedAt: new Date(Date.now() - 60_000), expiresAt: new Date(Date.now() + HOUR) })
+    },
+    listUserGroups: async () => []
+  } as unknown as KeystoneClient
+  return { keystone, validations: () => n }
+}
+const logger = pino({ level: 'silent' })
+const now = (over: Partial<RevocationEvent>): RevocationEvent => event({ issuedBefore: Date.now(), revokedAtMs: Date.now(), ...over })
+
+t.test('applyRevocations drops exactly the cached tokens the events revoke', async t => {
+  const k = standIn()
+  const auth = new Authenticator({ keystone: k.keystone, logger })
+  t.equal((await auth.authenticate('good-alice')).authenticated, true)
+  t.equal((await auth.authenticate('good-bob')).authenticated, true)
+  t.equal(k.validations(), 2)
+  t.equal(auth.applyRevocations([now({ userId: 'id-alice' })]), 1, 'one token dropped')
+  await auth.authenticate('good-bob')
+  t.equal(k.validations(), 2, 'bob still from the cache')
+  await auth.authenticate('good-alice')
+  t.equal(k.validations(), 3, 'alice asked of Keystone again')
+  t.equal(auth.applyRevocations([now({ userId: 'id-carol' })]), 0, 'an event for nobody cached drops nothing')
+  t.equal(auth.applyRevocations([]), 0)
+})
+
+t.test('a validation under way when an event arrives does not put the revoked token back', async t => {
+  let release!: () => void
+  const k = standIn(new Promise<void>(resolve => { release = resolve }))
+  const auth = new Authenticator({ keystone: k.keystone, logger })
+  const pending = auth.authenticate('good-alice')
+  await new Promise(resolve => setImmediate(resolve))
+  auth.applyRevocations([now({ auditId: 'audit-alice' })])
+  release()
+  const r = await pending
+  t.equal(r.authenticated, false, 'Keystone said valid just before the revocation: refused')
+  t.match(r, { reason: /revoked the token while it was being validated/ })
+  t.equal((await auth.authenticate('good-bob')).authenticated, true, 'others are unaffected')
+})
+
+t.test('the poller: asks with the service token, moves `since` to the last event, retries once on 401', async t => {
+  const asked: Array<{ token: string, since: string }> = []
+  let answers: Array<RevocationEvent[] | Error> = []
+  const keystone = {
+    revocationEvents: async (token: string, since: string): Promise<RevocationEvent[]> => {
+      asked.push({ token, since })
+      const a = answers.shift() ?? []
+      if (a instanceof Error) throw a
+      return a
+    }
+  }
+  let logins = 0
+  const serviceToken = { get: async () => `svc-${logins}`, invalidate: () => { logins++ } }
+  const applied: RevocationEvent[][] = []
+  const polls: string[] = []
+  const p = new RevocationPoller({ keystone, serviceToken, apply: e => { applied.push([...e]); return e.length }, intervalMs: 10_000, lookBackMs: 120_000, logger, onPoll: r => polls.push(r), now: () => NOW })
+  t.equal(p.check().detail, 'revocation events: polled every 10 s, not yet answered')
+  answers = [[event({ userId: 'u1', revokedAt: '2026-12-02T12:00:01.000001Z' }), event({ auditId: 'a', revokedAt: '2026-12-02T12:00:02.000002Z' })]]
+  await p.poll()
+  t.same(asked[0], { token: 'svc-0', since: new Date(NOW - 120_000).toISOString() }, 'the first poll looks back')
+  t.equal(applied[0]?.length, 2)
+  await p.poll()
+  t.equal(asked[1]?.since, '2026-12-02T12:00:02.000002Z', 'then from the last event, as Keystone wrote it')
+  answers = [new KeystoneRejectedError(401, 'token expired'), []]
+  await p.poll()
+  t.same(asked.slice(2).map(a => a.token), ['svc-0', 'svc-1'], 'a 401: log in again, once')
+  t.same(polls, ['ok', 'ok', 'ok'])
+  answers = [new KeystoneUnavailableError('connection refused')]
+  await p.poll()
+  t.same(polls.at(-1), 'error')
+  t.match(p.check(), { ok: true, detail: /last poll failed \(connection refused\)/ }, 'a failed poll is a detail, never "not ready"')
+  t.equal(applied.length, 1, 'nothing applied from a failed poll')
+  answers = [[]]
+  await p.poll()
+  t.match(p.check().detail, /last answered 2026-12-02T12:00:00.000Z/)
+})

@@ -55,6 +55,15 @@ export interface AuthenticatorOptions {
   accessRules?: AccessRulesOptions
   /** A validation refused because maxInflight were running and as many waiting. */
   onBusy?: () => void
+  /**
+   * A cached token used again this long after Keystone last checked it is served, and checked
+   * again in the background, so that what Keystone records no revocation event for (a role
+   * removed, an application credential deleted, a project disabled) ends within about this long
+   * for tokens in use. 0: never (a cached token lives out cacheTtlMs).
+   */
+  revalidateAfterMs?: number
+  /** The result of a background re-validation: still valid, refused now (dropped), or Keystone could not say (kept). */
+  onRevalidate?: (result: 'ok' | 'revoked' | 'error') => void
 }
 
 interface Validated {
@@ -66,6 +75,8 @@ interface Validated {
   accessRules?: string[]
   /** The token as revocation events are matched against it, made on the first event. */
   values?: TokenValues
+  /** When Keystone last said the token is valid (ms); a background re-validation moves it. */
+  checkedAt: number
 }
 
 const NO_MAPPINGS: readonly RoleMapping[] = Object.freeze([])
@@ -86,7 +97,7 @@ type Outcome = { ok: true, v: Validated } | { ok: false, reason: string }
  * propagate (KeystoneUnavailableError) and are never cached.
  */
 export class Authenticator {
-  readonly #o: Required<Omit<AuthenticatorOptions, 'serviceToken' | 'onCache' | 'onBusy'>> & Pick<AuthenticatorOptions, 'serviceToken' | 'onCache' | 'onBusy'>
+  readonly #o: Required<Omit<AuthenticatorOptions, 'serviceToken' | 'onCache' | 'onBusy' | 'onRevalidate'>> & Pick<AuthenticatorOptions, 'serviceToken' | 'onCache' | 'onBusy' | 'onRevalidate'>
   /** Valid tokens: the identities answered to real users. */
   readonly #tokens: LRUCache<string, Outcome & { ok: true }> | undefined
   /** Rejected tokens, kept apart (and small) so that junk cannot push out valid ones. */
@@ -114,6 +125,7 @@ export class Authenticator {
       negativeCacheMax: 1000,
       groupsCacheTtlMs: 60_000,
       maxInflight: 0,
+      revalidateAfterMs: 0,
       accessRules: {},
       ...opts
     }
@@ -178,6 +190,11 @@ export class Authenticator {
       this.#o.onCache?.(cached.ok ? 'hit' : 'negative_hit')
       outcome = cached
       fromCache = true
+      if (cached.ok && this.#o.revalidateAfterMs > 0 && Date.now() - cached.v.checkedAt >= this.#o.revalidateAfterMs && !this.#inflight.has(key)) {
+        // Served as it is; Keystone is asked again off the hot path, once (checkedAt moves now).
+        cached.v.checkedAt = Date.now()
+        void this.#revalidate(token, key)
+      }
     } else {
       const pending = this.#inflight.get(key)
       if (pending !== undefined) {
@@ -217,6 +234,26 @@ export class Authenticator {
     return { authenticated: true, user, info, cached: fromCache }
   }
 
+  /**
+   * Asks Keystone again about a cached token (see revalidateAfterMs): a token Keystone now
+   * refuses leaves the cache, a valid one is cached afresh (current roles); when Keystone cannot
+   * say, the cached answer stays. It takes a --keystone-max-inflight slot like any validation,
+   * and gives up when none is free rather than queue behind real reviews.
+   */
+  async #revalidate (token: string, key: string): Promise<void> {
+    const p = (async (): Promise<Outcome> => await this.#limit.run(async () => await this.#validate(token, key)))()
+    this.#inflight.set(key, p)
+    try {
+      const outcome = await p
+      if (!outcome.ok) this.#tokens?.delete(key)
+      this.#o.onRevalidate?.(outcome.ok ? 'ok' : 'revoked')
+    } catch {
+      this.#o.onRevalidate?.('error')
+    } finally {
+      this.#inflight.delete(key)
+    }
+  }
+
   /** #validate in a --keystone-max-inflight slot; refused (and counted) when none is to be had. */
   async #limited (token: string, key: string): Promise<Outcome> {
     try {
@@ -247,7 +284,7 @@ export class Authenticator {
           // that Keystone accepts cannot reach Kubernetes.
           this.#o.logger.warn({ user: info.user.id, applicationCredential: info.applicationCredentialId }, `token refused: ${gate.reason}`)
           outcome = { ok: false, reason: gate.reason }
-        } else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules } : { info, groups: screened.groups } }
+        } else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules, checkedAt: Date.now() } : { info, groups: screened.groups, checkedAt: Date.now() } }
       }
     }
     if (outcome.ok && this.#recentRevocations.length > 0) {

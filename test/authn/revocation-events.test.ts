@@ -6,11 +6,12 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { adminToken, keystoneApi, loadSeed, type Seed } from '../helpers/keystone.js'
+import { adminToken, keystoneApi, loadSeed, passwordToken, type Seed } from '../helpers/keystone.js'
 import { keystoneFetch } from '../helpers/keystone-fetch.js'
 import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
 
 type Teardown = Pick<typeof t, 'teardown'>
+interface User { userId: string, projectId: string, token: string }
 
 const POLL_S = 2
 const seed: Seed = loadSeed()
@@ -23,7 +24,7 @@ async function ok (p: Promise<{ status: number, body: any }>, status: number, wh
 }
 
 /** A user with the member role on a project, both new, and a project-scoped token of theirs. */
-async function newUser (t: Teardown, tag: string): Promise<{ userId: string, projectId: string, token: string }> {
+async function newUser (t: Teardown, tag: string): Promise<User> {
   const name = `ksa-rv-${tag}-${process.pid}-${Date.now()}`
   const project = (await ok(keystoneApi(seed, admin, 'POST', '/projects', { project: { name, domain_id: 'default' } }), 201, 'create project')).project
   const user = (await ok(keystoneApi(seed, admin, 'POST', '/users', { user: { name, domain_id: 'default', password: `${name}-pass` } }), 201, 'create user')).user
@@ -69,7 +70,7 @@ async function secondsToLockout (wh: TestWebhook, token: string, limitS: number)
 
 t.before(async () => { admin = await adminToken(seed) })
 
-const CASES: Array<[string, (u: { userId: string, projectId: string, token: string }) => Promise<void>]> = [
+const CASES: Array<[string, (u: User) => Promise<void>]> = [
   ['token revoked (DELETE /v3/auth/tokens)', async u => { await ok(keystoneFetch(`${seed.auth_url}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': admin, 'x-subject-token': u.token } }).then(r => ({ status: r.status, body: undefined })), 204, 'revoke') }],
   ['user disabled', async u => { await ok(keystoneApi(seed, admin, 'PATCH', `/users/${u.userId}`, { user: { enabled: false } }), 200, 'disable') }],
   ['user deleted', async u => { await ok(keystoneApi(seed, admin, 'DELETE', `/users/${u.userId}`), 204, 'delete user') }],
@@ -93,8 +94,8 @@ for (const [what, change] of CASES) {
   })
 }
 
-t.test('without polling (--revocation-poll-interval 0), the cache keeps a revoked token: the bound is the TTL', async t => {
-  const wh = await serviceWebhook(t, ['--revocation-poll-interval', '0'])
+t.test('without polling and re-validation, the cache keeps a revoked token: the bound is the TTL', async t => {
+  const wh = await serviceWebhook(t, ['--revocation-poll-interval', '0', '--token-revalidate-interval', '0'])
   const u = await newUser(t, 'nopoll')
   t.ok(await authenticated(wh, u.token))
   await ok(keystoneFetch(`${seed.auth_url}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': admin, 'x-subject-token': u.token } }).then(r => ({ status: r.status, body: undefined })), 204, 'revoke')
@@ -114,4 +115,89 @@ t.test('a token of another user stays cached when one user is disabled', async t
   const before = await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' })
   t.ok(await authenticated(wh, stays.token), 'the other user still authenticated')
   t.equal(await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' }), before, 'from the cache: nothing else was evicted')
+})
+
+// What Keystone records no event for: re-validation of tokens in use (--token-revalidate-interval),
+// with event polling off so that re-validation alone is measured.
+const REVALIDATE_S = 3
+
+const NO_EVENT: Array<[string, (u: User) => Promise<{ token: string, change: () => Promise<void> }>]> = [
+  ['role assignment removed', async u => ({
+    token: u.token,
+    change: async () => { await ok(keystoneApi(seed, admin, 'DELETE', `/projects/${u.projectId}/users/${u.userId}/roles/${seed.roles.member?.id ?? ''}`), 204, 'unassign') }
+  })],
+  ['project disabled', async u => ({
+    token: u.token,
+    change: async () => { await ok(keystoneApi(seed, admin, 'PATCH', `/projects/${u.projectId}`, { project: { enabled: false } }), 200, 'disable project') }
+  })],
+  ['application credential deleted', async u => {
+    // The user's own credential, and a token of it.
+    const cred = (await ok(keystoneApi(seed, u.token, 'POST', `/users/${u.userId}/application_credentials`, { application_credential: { name: `ksa-rv-ac-${Date.now()}` } }), 201, 'create credential')).application_credential
+    const res = await keystoneFetch(`${seed.auth_url}/auth/tokens?nocatalog`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth: { identity: { methods: ['application_credential'], application_credential: { id: cred.id, secret: cred.secret } } } }) })
+    if (res.status !== 201) throw new Error(`application credential login: ${res.status}`)
+    return {
+      token: res.headers.get('x-subject-token') as string,
+      change: async () => { await ok(keystoneApi(seed, admin, 'DELETE', `/users/${u.userId}/application_credentials/${cred.id as string}`), 204, 'delete credential') }
+    }
+  }]
+]
+
+for (const [what, setUp] of NO_EVENT) {
+  t.test(`${what} (no revocation event): a token in use is refused within --token-revalidate-interval + 5 s`, async t => {
+    const wh = await serviceWebhook(t, ['--revocation-poll-interval', '0', '--token-revalidate-interval', `${REVALIDATE_S}s`])
+    const { token, change } = await setUp(await newUser(t, what.split(' ')[0] as string))
+    t.ok(await authenticated(wh, token), 'authenticated before the change')
+    await change()
+    t.ok(await authenticated(wh, token), 'answered from the cache right after it')
+    const s = await secondsToLockout(wh, token, REVALIDATE_S + 5)
+    t.comment(`${what}: refused after ${s.toFixed(1)} s (re-validation every ${REVALIDATE_S} s, event polling off; token cache TTL 60 s)`)
+    t.ok(s <= REVALIDATE_S + 5, `refused after ${s.toFixed(1)} s`)
+    t.ok(await wh.metric('k8s_keystone_auth_token_revalidations_total', { result: 'revoked' }) >= 1, 'counted as a re-validation that dropped the token')
+  })
+}
+
+t.test('what it costs Keystone: one event request per interval whatever the cache holds, one re-validation per token in use per interval', async t => {
+  const wh = await serviceWebhook(t, ['--revocation-poll-interval', '1s', '--token-revalidate-interval', '2s'])
+  const tokens = await Promise.all(Array.from({ length: 20 }, async () => await passwordToken(seed, 'demo', 'demo')))
+  const started = performance.now()
+  while (performance.now() - started < 5000) {
+    for (const tok of tokens) t.ok(await authenticated(wh, tok))
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  const seconds = (performance.now() - started) / 1000
+  const validations = await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' })
+  const polls = await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'revocations' })
+  t.comment(`revalidations: ok ${await wh.metric('k8s_keystone_auth_token_revalidations_total', { result: 'ok' })}, revoked ${await wh.metric('k8s_keystone_auth_token_revalidations_total', { result: 'revoked' })}, error ${await wh.metric('k8s_keystone_auth_token_revalidations_total', { result: 'error' })}; hits ${await wh.metric('k8s_keystone_auth_token_cache_requests_total', { result: 'hit' })}`)
+  t.comment(`20 tokens in use for ${seconds.toFixed(1)} s: ${validations} validations (20 first, then re-validations every 2 s), ${polls} event requests (every 1 s)`)
+  t.ok(validations > 20, 'tokens in use were re-validated')
+  t.ok(validations <= 20 + 20 * Math.ceil(seconds / 2), `at most one re-validation per token in use per interval (${validations - 20} for 20 tokens over ${seconds.toFixed(1)} s)`)
+  t.ok(polls >= 2, 'events were polled')
+  t.ok(polls <= seconds + 2, `at most one event request per interval, for 20 cached tokens as for one (${polls} in ${seconds.toFixed(1)} s)`)
+})
+
+t.test('the service role alone is enough to validate tokens and read revocation events (not to read groups)', async t => {
+  // identity:validate_token and identity:list_revoke_events allow the admin or the service role.
+  let role = (await keystoneApi(seed, admin, 'GET', '/roles?name=service')).body.roles[0]
+  if (role === undefined) role = (await ok(keystoneApi(seed, admin, 'POST', '/roles', { role: { name: 'service' } }), 201, 'create role service')).role
+  const svc = await newUser(t, 'svconly')
+  await ok(keystoneApi(seed, admin, 'PUT', `/projects/${svc.projectId}/users/${svc.userId}/roles/${role.id as string}`), 204, 'assign service')
+  await ok(keystoneApi(seed, admin, 'DELETE', `/projects/${svc.projectId}/users/${svc.userId}/roles/${seed.roles.member?.id ?? ''}`), 204, 'drop member')
+  // The member role is gone, so its first token no longer works; it logs in again below.
+  const roles = (await keystoneApi(seed, admin, 'GET', `/role_assignments?user.id=${svc.userId}&include_names`)).body.role_assignments.map((a: any) => a.role.name)
+  t.same(roles, ['service'], 'the credential\'s user has the service role only')
+  const user = (await keystoneApi(seed, admin, 'GET', `/users/${svc.userId}`)).body.user
+  const pw = `${user.name as string}-pass`
+  const tokRes = await keystoneFetch(`${seed.auth_url}/auth/tokens?nocatalog`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { id: svc.userId, password: pw } } }, scope: { project: { id: svc.projectId } } } }) })
+  t.equal(tokRes.status, 201)
+  const cred = (await ok(keystoneApi(seed, tokRes.headers.get('x-subject-token') as string, 'POST', `/users/${svc.userId}/application_credentials`, { application_credential: { name: `ksa-rv-svconly-${Date.now()}` } }), 201, 'service credential')).application_credential
+  const dir = mkdtempSync(join(tmpdir(), 'ksa-rv-'))
+  writeFileSync(join(dir, 'secret'), cred.secret)
+  const wh = await startWebhook(['--service-credential-id', cred.id, '--service-credential-secret-file', join(dir, 'secret'), '--revocation-poll-interval', `${POLL_S}s`])
+  t.teardown(wh.close)
+  const u = await newUser(t, 'bysvc')
+  t.ok(await authenticated(wh, u.token), 'validated with the service role')
+  await ok(keystoneFetch(`${seed.auth_url}/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': admin, 'x-subject-token': u.token } }).then(r => ({ status: r.status, body: undefined })), 204, 'revoke')
+  t.ok(await secondsToLockout(wh, u.token, POLL_S + 5) <= POLL_S + 5, 'the revocation event was read with the service role')
+  t.equal(await wh.metric('k8s_keystone_auth_revocation_polls_total', { result: 'error' }), 0, 'no poll refused')
+  t.ok(wh.logs.some(l => l.includes('cannot list the user\'s Keystone groups')), 'groups need more than the service role: said in the log')
 })

@@ -178,3 +178,82 @@ t.test('the poller: asks with the service token, moves `since` to the last event
   await p.poll()
   t.match(p.check().detail, /last answered 2026-12-02T12:00:00.000Z/)
 })
+
+t.test('re-validation: a cached token used after revalidateAfterMs is served, and checked again in the background', async t => {
+  let valid = true
+  let roles = [{ id: 'r-member', name: 'member' }]
+  let fail = false
+  let calls = 0
+  const keystone = {
+    validateToken: async (): Promise<TokenInfo | null> => {
+      calls++
+      if (fail) throw new KeystoneUnavailableError('Keystone down')
+      return valid ? info({ roles, issuedAt: new Date(), expiresAt: new Date(Date.now() + HOUR) }) : null
+    },
+    listUserGroups: async () => []
+  } as unknown as KeystoneClient
+  const results: string[] = []
+  const auth = new Authenticator({ keystone, logger, revalidateAfterMs: 40, onRevalidate: r => results.push(r) })
+  const settle = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve)) }
+  const wait = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+  t.equal((await auth.authenticate('tok')).authenticated, true)
+  t.equal((await auth.authenticate('tok')).authenticated, true)
+  t.equal(calls, 1, 'within the interval: from the cache, no Keystone call')
+
+  await wait(50)
+  roles = [{ id: 'r-reader', name: 'reader' }]
+  const served = await auth.authenticate('tok')
+  t.match(served, { authenticated: true, cached: true }, 'after the interval: still served from the cache at once')
+  await settle()
+  t.equal(calls, 2, 'and Keystone asked again in the background')
+  t.same(results, ['ok'])
+  const fresh = await auth.authenticate('tok')
+  t.same(fresh.authenticated && fresh.user.extra['alpha.kubernetes.io/identity/roles'], ['reader'], 'the answer follows the roles Keystone has now')
+  t.equal(calls, 2, 'one re-validation per interval, not one per review')
+
+  await wait(50)
+  fail = true
+  await auth.authenticate('tok')
+  await settle()
+  t.same(results, ['ok', 'error'])
+  t.equal((await auth.authenticate('tok')).authenticated, true, 'Keystone unreachable: the cached answer stays (no valid token refused)')
+
+  await wait(50)
+  fail = false
+  valid = false
+  t.equal((await auth.authenticate('tok')).authenticated, true, 'served once more while Keystone is asked')
+  await settle()
+  t.same(results, ['ok', 'error', 'revoked'])
+  t.equal((await auth.authenticate('tok')).authenticated, false, 'Keystone refuses it now: dropped, and refused')
+})
+
+t.test('re-validation off (0): a cached token lives out the cache TTL untouched', async t => {
+  let calls = 0
+  const keystone = { validateToken: async () => { calls++; return info({ issuedAt: new Date(), expiresAt: new Date(Date.now() + HOUR) }) }, listUserGroups: async () => [] } as unknown as KeystoneClient
+  const auth = new Authenticator({ keystone, logger })
+  await auth.authenticate('tok')
+  await new Promise(resolve => setTimeout(resolve, 30))
+  await auth.authenticate('tok')
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(calls, 1)
+})
+
+t.test('1,000 cached tokens: one Keystone request per poll, and an event drops exactly its user\'s tokens', async t => {
+  const k = standIn()
+  const auth = new Authenticator({ keystone: k.keystone, logger })
+  for (let i = 0; i < 1000; i++) await auth.authenticate(`good-user${i % 100}-${i}`)
+  t.equal(auth.cacheSize, 1000)
+  let requests = 0
+  const poller = new RevocationPoller({
+    keystone: { revocationEvents: async () => { requests++; return requests === 1 ? [now({ userId: 'id-user7-7' })] : [] } },
+    serviceToken: { get: async () => 'svc', invalidate: () => {} },
+    apply: e => auth.applyRevocations(e),
+    intervalMs: 10_000,
+    lookBackMs: 0,
+    logger
+  })
+  await poller.poll()
+  await poller.poll()
+  t.equal(requests, 2, 'one request per poll, whatever the cache holds')
+  t.equal(auth.cacheSize, 999, 'the one token of that user went; 999 stay')
+})

@@ -175,6 +175,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly revalidations = new Counter({
+    name: 'k8s_keystone_auth_token_revalidations_total',
+    help: 'Background re-validations of cached tokens (--token-revalidate-interval), by result: ok, revoked (dropped), error (kept)',
+    labelNames: ['result'] as const,
+    registers: [this.registry]
+  })
+
   readonly revocationLag = new Histogram({
     name: 'k8s_keystone_auth_revocation_lag_seconds',
     help: 'From an event\'s revoked_at in Keystone to its cached tokens being dropped here',

@@ -160,6 +160,8 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     negativeCacheMax: opts['token-cache-negative-size'],
     groupsCacheTtlMs: opts['groups-cache-ttl'],
     maxInflight: opts['keystone-max-inflight'],
+    revalidateAfterMs: opts['token-revalidate-interval'],
+    onRevalidate: result => { metrics.revalidations.inc({ result }) },
     accessRules: { serviceType: opts['access-rules-service-type'], enforce: opts['access-rules-enforce'] },
     onCache: event => { metrics.countTokenCache(event) },
     onBusy: () => { metrics.keystoneBusy.inc() }

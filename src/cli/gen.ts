@@ -6,7 +6,7 @@ import {
   DEFAULT_CONFIG_DIR, DEFAULT_WEBHOOK_URL, authorizationConfigVersion, generateApiserverConfig,
   type ApiserverConfigInput, type AuthzMode, type FailurePolicy
 } from '../config/apiserver-config.js'
-import { formatHelp, getString, getNumber, getBool, parseFlags, type FlagSpec } from '../config/flags.js'
+import { formatHelp, getString, getNumber, getBool, parseFlags, withDefaults, type FlagSpec } from '../config/flags.js'
 import type { Io } from './io.js'
 
 export const GEN_APISERVER_FLAGS: readonly FlagSpec[] = [
@@ -19,7 +19,7 @@ export const GEN_APISERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'config-dir', type: 'string', default: DEFAULT_CONFIG_DIR, help: 'Absolute directory where the files will be on the control-plane nodes (used in the flags and in the authorization config)' },
   { name: 'kubernetes-version', type: 'string', default: '1.32', help: 'kube-apiserver version (1.30+: structured AuthorizationConfiguration; older: legacy --authorization-webhook-* flags)' },
   { name: 'authorization', type: 'string', default: 'webhook', help: '"webhook": Node, RBAC, then the Keystone policy webhook; "none": authentication only, RBAC decides' },
-  { name: 'authn-cache-ttl', type: 'duration', default: '1m', help: 'How long kube-apiserver caches a TokenReview answer (--authentication-token-webhook-cache-ttl)' },
+  { name: 'authn-cache-ttl', type: 'duration', default: '10s', help: 'How long kube-apiserver caches a TokenReview answer (--authentication-token-webhook-cache-ttl): the first part of how long a token Keystone revoked still works (our own caches are the second); short is cheap, our cache answers the repeats' },
   { name: 'authz-authorized-ttl', type: 'duration', default: '1m', help: 'How long kube-apiserver caches an allow from the webhook' },
   { name: 'authz-unauthorized-ttl', type: 'duration', default: '10s', help: 'How long kube-apiserver caches a deny from the webhook' },
   { name: 'authz-timeout', type: 'duration', default: '3s', help: 'Authorization webhook timeout (1ms to 30s)' },
@@ -63,9 +63,12 @@ function parseVersion (text: string): { major: number, minor: number } {
 
 /** Turns the flags into the generator's input; every problem is one UsageError naming its flag. */
 export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, outDir: string, warnings: string[] } {
-  const p = parseFlags(GEN_APISERVER_FLAGS, argv)
+  const given = parseFlags(GEN_APISERVER_FLAGS, argv)
+  // Each flag's default comes from the table above, as if typed: --help and the output agree.
+  const p = { ...given, values: withDefaults(GEN_APISERVER_FLAGS, given) }
+  const str = (name: string): string => getString(p, name) ?? ''
   const warnings: string[] = []
-  const url = getString(p, 'webhook-url') ?? DEFAULT_WEBHOOK_URL
+  const url = str('webhook-url')
   let parsed: URL
   try {
     parsed = new URL(url)
@@ -103,7 +106,7 @@ export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, ou
     if (Date.parse(leaf.validTo) < now) throw new UsageError(`--client-cert-file: expired on ${leaf.validTo}`)
   }
 
-  const embedClientCert = getBool(p, 'embed-client-cert') ?? true
+  const embedClientCert = getBool(p, 'embed-client-cert') === true
   if (clientCertPem === undefined) {
     warnings.push('no --client-cert-file/--client-key-file: kube-apiserver will present no client certificate, so a webhook started with --client-ca-file (as deploy/ does) refuses its reviews (401), and one started without it answers anyone who can reach it')
     if (!embedClientCert) throw new UsageError('--embed-client-cert=false needs --client-cert-file and --client-key-file')
@@ -111,19 +114,19 @@ export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, ou
 
   const outDir = getString(p, 'out-dir')
   if (outDir === undefined) throw new UsageError('--out-dir is required')
-  const configDir = (getString(p, 'config-dir') ?? DEFAULT_CONFIG_DIR).replace(/\/+$/, '')
+  const configDir = str('config-dir').replace(/\/+$/, '')
   if (!isAbsolute(configDir)) throw new UsageError('--config-dir: must be an absolute path (kube-apiserver requires absolute kubeConfigFile paths)')
 
-  const authz = getString(p, 'authorization') ?? 'webhook'
+  const authz = str('authorization')
   if (authz !== 'webhook' && authz !== 'none') throw new UsageError('--authorization: expected webhook or none')
-  const failurePolicy = getString(p, 'failure-policy') ?? 'NoOpinion'
+  const failurePolicy = str('failure-policy')
   if (failurePolicy !== 'NoOpinion' && failurePolicy !== 'Deny') throw new UsageError('--failure-policy: expected NoOpinion or Deny')
-  const ms = (name: string, dflt: number): number => getNumber(p, name) ?? dflt
-  const authzTimeoutMs = ms('authz-timeout', 3000)
+  const ms = (name: string): number => getNumber(p, name) ?? 0
+  const authzTimeoutMs = ms('authz-timeout')
   if (authzTimeoutMs <= 0 || authzTimeoutMs > 30_000) throw new UsageError('--authz-timeout: must be more than 0 and at most 30s')
-  const authzAuthorizedTtlMs = ms('authz-authorized-ttl', 60_000)
-  const authzUnauthorizedTtlMs = ms('authz-unauthorized-ttl', 10_000)
-  const kubernetesVersion = parseVersion(getString(p, 'kubernetes-version') ?? '1.32')
+  const authzAuthorizedTtlMs = ms('authz-authorized-ttl')
+  const authzUnauthorizedTtlMs = ms('authz-unauthorized-ttl')
+  const kubernetesVersion = parseVersion(str('kubernetes-version'))
   if (authz === 'webhook' && kubernetesVersion.major === 1 && kubernetesVersion.minor < 34 &&
     (authzAuthorizedTtlMs === 0 || authzUnauthorizedTtlMs === 0)) {
     throw new UsageError('--authz-*-ttl: 0 (no cache) needs Kubernetes 1.34+ (cacheAuthorizedRequests); before that kube-apiserver reads 0 as its default TTL')
@@ -142,7 +145,7 @@ export function genInputFrom (argv: string[]): { input: ApiserverConfigInput, ou
       ...(accessRulesEnforce ? { accessRulesEnforce } : {}),
       kubernetesVersion,
       authz: authz as AuthzMode,
-      authnCacheTtlMs: ms('authn-cache-ttl', 60_000),
+      authnCacheTtlMs: ms('authn-cache-ttl'),
       authzAuthorizedTtlMs,
       authzUnauthorizedTtlMs,
       authzTimeoutMs,

@@ -126,7 +126,7 @@ t.test('default run: files, modes, flags, and nothing insecure', async t => {
   // Every printed flag that names a file names one that was written, under --config-dir.
   const flags = r.stdout.split('\n').map(l => l.trim()).filter(l => l.startsWith('--') && l.includes('='))
   t.ok(flags.includes('--authentication-token-webhook-version=v1'))
-  t.ok(flags.includes('--authentication-token-webhook-cache-ttl=1m'))
+  t.ok(flags.includes('--authentication-token-webhook-cache-ttl=10s'))
   t.ok(flags.some(f => f === '--authorization-config=/etc/kubernetes/keystone-auth/authorization-config.yaml'))
   for (const f of flags.filter(x => x.includes('/etc/kubernetes/keystone-auth/'))) {
     t.ok(existsSync(join(r.dir, f.split('/').pop() as string)), `${f} names a written file`)

@@ -53,6 +53,7 @@ export const ServerOptions = z.object({
   'keystone-max-inflight': z.number().int().min(0).max(100_000),
   'groups-cache-ttl': ms(3_600_000),
   'revocation-poll-interval': ms(3_600_000),
+  'sync-reconcile-interval': ms(7 * 24 * 3_600_000),
   'token-revalidate-interval': ms(24 * 3_600_000),
   'authz-cache-size': z.number().int().min(0).max(10_000_000),
   'authorization-subresource-compat': z.boolean(),

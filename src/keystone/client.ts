@@ -3,7 +3,7 @@ import { Agent, ProxyAgent, request, type Dispatcher } from 'undici'
 import type { z } from 'zod'
 import { KeystoneRejectedError, KeystoneUnavailableError, errorMessage } from '../errors.js'
 import { USER_AGENT } from '../version.js'
-import { GroupBody, GroupsBody, ProjectsBody, RevocationEventsBody, TokenBody } from './wire.js'
+import { GroupBody, GroupsBody, ProjectBody, ProjectsBody, RevocationEventsBody, RoleAssignmentsBody, TokenBody } from './wire.js'
 import { authRequestBody, normalizeKeystoneUrl, notKeystoneAnswer, versionProblem } from './auth-request.js'
 import { shownProxy } from './proxy.js'
 import type { AuthMethod, Group, IssuedToken, NamedRef, RevocationEvent, ScopeRequest, TokenInfo } from './types.js'
@@ -48,7 +48,7 @@ const API_RECHECK_MS = 5000
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 
 export interface KeystoneCall {
-  operation: 'validate' | 'groups' | 'group' | 'issue' | 'projects' | 'discovery' | 'revocations' | 'other'
+  operation: 'validate' | 'groups' | 'group' | 'issue' | 'projects' | 'discovery' | 'revocations' | 'project' | 'assignments' | 'other'
   /** HTTP status, or 'error' when no answer came. */
   status: number | 'error'
   durationMs: number
@@ -285,6 +285,28 @@ export class KeystoneClient {
     }
     if (res.status !== 200) throw this.#unexpected('revocation event listing', res)
     return this.#parse(RevocationEventsBody, res, 'revocation event listing').events.map(revocationEventFrom)
+  }
+
+  /** A project by id (GET /v3/projects/{id}); null when Keystone has no such project (404). */
+  async getProject (projectId: string, authToken: string): Promise<{ id: string, name: string, enabled: boolean } | null> {
+    const res = await this.#call('project', 'GET', `/projects/${encodeURIComponent(projectId)}`, { 'x-auth-token': authToken })
+    if (res.status === 404) return null
+    if (res.status === 401 || res.status === 403) throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to reading project ${projectId}`)
+    if (res.status !== 200) throw this.#unexpected('project lookup', res)
+    const p = this.#parse(ProjectBody, res, 'project lookup').project
+    return { id: p.id, name: p.name, enabled: p.enabled !== false }
+  }
+
+  /**
+   * The names of the roles a user holds on a project now, directly or through groups and
+   * inheritance (GET /v3/role_assignments?effective&include_names).
+   */
+  async userRolesOnProject (userId: string, projectId: string, authToken: string): Promise<string[]> {
+    const q = `user.id=${encodeURIComponent(userId)}&scope.project.id=${encodeURIComponent(projectId)}&effective&include_names`
+    const res = await this.#call('assignments', 'GET', `/role_assignments?${q}`, { 'x-auth-token': authToken })
+    if (res.status === 401 || res.status === 403) throw new KeystoneRejectedError(res.status, `Keystone answered ${res.status} to listing role assignments`)
+    if (res.status !== 200) throw this.#unexpected('role assignment listing', res)
+    return [...new Set(this.#parse(RoleAssignmentsBody, res, 'role assignment listing').role_assignments.map(a => a.role.name))]
   }
 
   /** Generic JSON call for the few other endpoints the plugin and sync need. */

@@ -76,3 +76,12 @@ const RevocationEventWire = z.object({
 }).passthrough()
 
 export const RevocationEventsBody = z.object({ events: z.array(RevocationEventWire) }).passthrough()
+
+export const ProjectBody = z.object({
+  project: z.object({ id: z.string(), name: z.string(), enabled: z.boolean().optional(), domain_id: z.string().optional() }).passthrough()
+}).passthrough()
+
+/** GET /v3/role_assignments?include_names: only the role's name is read. */
+export const RoleAssignmentsBody = z.object({
+  role_assignments: z.array(z.object({ role: z.object({ id: z.string(), name: z.string() }).passthrough() }).passthrough())
+}).passthrough()

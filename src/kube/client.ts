@@ -26,6 +26,7 @@ export interface RoleBindingRecord {
   name: string
   /** metadata.labels (string values only); sync changes only bindings carrying its own label. */
   labels: Record<string, string>
+  annotations: Record<string, string>
   roleRef: { kind: string, name: string }
   subjects: RoleBindingSubject[]
 }
@@ -35,6 +36,15 @@ export interface NewRoleBinding {
   roleRef: { kind: 'ClusterRole' | 'Role', name: string }
   subjects: RoleBindingSubject[]
   labels?: Record<string, string>
+  annotations?: Record<string, string>
+}
+
+/** A core/v1 Event about an object sync changed, so that `kubectl describe` and `get events` say why. */
+export interface NewEvent {
+  involvedObject: { apiVersion: string, kind: string, namespace?: string, name: string }
+  reason: string
+  message: string
+  type: 'Normal' | 'Warning'
 }
 
 export type WatchEvent<T> =
@@ -61,6 +71,11 @@ export interface KubeClient {
   listRoleBindings (namespace: string): Promise<RoleBindingRecord[]>
   createRoleBinding (namespace: string, rb: NewRoleBinding): Promise<'created' | 'exists'>
   deleteRoleBinding (namespace: string, name: string): Promise<'deleted' | 'absent'>
+  /** RoleBindings of every namespace that carry this label selector (e.g. `k=v`). */
+  listRoleBindingsEverywhere (labelSelector: string): Promise<RoleBindingRecord[]>
+  /** Adds (merges) labels to a namespace; 'absent' when there is no such namespace. */
+  labelNamespace (name: string, labels: Record<string, string>): Promise<'labelled' | 'absent'>
+  createEvent (namespace: string, event: NewEvent): Promise<void>
   listConfigMaps (namespace: string, opts?: { fieldSelector?: string }): Promise<ListResult<ConfigMapRecord>>
   /** Watch events until the server ends the stream; throws KubeApiError (410 Expired/Gone ...) on an ERROR event. */
   watchConfigMaps (namespace: string, opts: WatchOptions): AsyncIterable<WatchEvent<ConfigMapRecord>>
@@ -68,8 +83,8 @@ export interface KubeClient {
 }
 
 export interface KubeCall {
-  verb: 'get' | 'list' | 'watch' | 'create' | 'delete'
-  resource: 'namespaces' | 'rolebindings' | 'configmaps'
+  verb: 'get' | 'list' | 'watch' | 'create' | 'delete' | 'patch'
+  resource: 'namespaces' | 'rolebindings' | 'configmaps' | 'events'
   /** HTTP status, or 'error' when no answer came. */
   status: number | 'error'
   durationMs: number
@@ -142,7 +157,7 @@ export class HttpKubeClient implements KubeClient {
     const body = {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
-      metadata: { name: rb.name, namespace, ...(rb.labels !== undefined ? { labels: rb.labels } : {}) },
+      metadata: { name: rb.name, namespace, ...(rb.labels !== undefined ? { labels: rb.labels } : {}), ...(rb.annotations !== undefined ? { annotations: rb.annotations } : {}) },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: rb.roleRef.kind, name: rb.roleRef.name },
       subjects: rb.subjects
     }
@@ -157,6 +172,38 @@ export class HttpKubeClient implements KubeClient {
     if (r.status === 200 || r.status === 202) return 'deleted'
     if (r.status === 404) return 'absent'
     throw kubeApiErrorFrom(r.status, r.body, `delete rolebinding ${namespace}/${name}`)
+  }
+
+  async listRoleBindingsEverywhere (labelSelector: string): Promise<RoleBindingRecord[]> {
+    const r = await this.#json('list', 'rolebindings', 'GET', `${RBAC}/rolebindings?labelSelector=${encodeURIComponent(labelSelector)}`)
+    if (r.status !== 200) throw kubeApiErrorFrom(r.status, r.body, `list rolebindings (${labelSelector})`)
+    return items(r.body).map(o => roleBindingRecord(o, ''))
+  }
+
+  async labelNamespace (name: string, labels: Record<string, string>): Promise<'labelled' | 'absent'> {
+    const r = await this.#json('patch', 'namespaces', 'PATCH', `/api/v1/namespaces/${enc(name)}`, { metadata: { labels } }, 'application/merge-patch+json')
+    if (r.status === 200) return 'labelled'
+    if (r.status === 404) return 'absent'
+    throw kubeApiErrorFrom(r.status, r.body, `label namespace ${name}`)
+  }
+
+  async createEvent (namespace: string, ev: NewEvent): Promise<void> {
+    const now = new Date().toISOString()
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${ev.involvedObject.name.replace(/[^a-z0-9.-]/gi, '-').toLowerCase().slice(0, 200)}.`, namespace },
+      involvedObject: ev.involvedObject,
+      reason: ev.reason,
+      message: ev.message,
+      type: ev.type,
+      source: { component: 'k8s-keystone-auth' },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1
+    }
+    const r = await this.#json('create', 'events', 'POST', `/api/v1/namespaces/${enc(namespace)}/events`, body)
+    if (r.status !== 201 && r.status !== 200) throw kubeApiErrorFrom(r.status, r.body, `create event in ${namespace}`)
   }
 
   async listConfigMaps (namespace: string, opts: { fieldSelector?: string } = {}): Promise<ListResult<ConfigMapRecord>> {
@@ -225,12 +272,12 @@ export class HttpKubeClient implements KubeClient {
     if (this.#ownDispatcher) await this.#dispatcher.close()
   }
 
-  async #json (verb: KubeCall['verb'], resource: KubeCall['resource'], method: string, path: string, body?: unknown): Promise<{ status: number, body: unknown }> {
+  async #json (verb: KubeCall['verb'], resource: KubeCall['resource'], method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number, body: unknown }> {
     const started = performance.now()
     let status: number
     let text: string
     try {
-      const res = await this.#send(method, path, body, { headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs })
+      const res = await this.#send(method, path, body, { headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs }, contentType)
       status = res.statusCode
       text = await readCapped(res.body)
     } catch (err) {
@@ -243,12 +290,12 @@ export class HttpKubeClient implements KubeClient {
     return { status: res.statusCode, body: parseOrText(text) }
   }
 
-  async #send (method: string, path: string, body: unknown, extra: Partial<Dispatcher.RequestOptions>): Promise<Dispatcher.ResponseData> {
+  async #send (method: string, path: string, body: unknown, extra: Partial<Dispatcher.RequestOptions>, contentType = 'application/json'): Promise<Dispatcher.ResponseData> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT }
       const auth = await this.#conn.credentials.authorization()
       if (auth !== undefined) headers.authorization = auth
-      if (body !== undefined) headers['content-type'] = 'application/json'
+      if (body !== undefined) headers['content-type'] = contentType
       const res = await request(`${this.server}${path}`, {
         method: method as Dispatcher.HttpMethod,
         headers,
@@ -286,14 +333,17 @@ export function createKubeClient (opts: { kubeconfig?: string, env?: NodeJS.Proc
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
 
-function meta (o: unknown): { name?: string, namespace?: string, resourceVersion?: string, labels: Record<string, string> } {
+function meta (o: unknown): { name?: string, namespace?: string, resourceVersion?: string, labels: Record<string, string>, annotations: Record<string, string> } {
   const m = isObj(o) && isObj(o.metadata) ? o.metadata : {}
-  const out: { name?: string, namespace?: string, resourceVersion?: string, labels: Record<string, string> } = { labels: {} }
+  const out: { name?: string, namespace?: string, resourceVersion?: string, labels: Record<string, string>, annotations: Record<string, string> } = { labels: {}, annotations: {} }
   if (typeof m.name === 'string') out.name = m.name
   if (typeof m.namespace === 'string') out.namespace = m.namespace
   if (typeof m.resourceVersion === 'string') out.resourceVersion = m.resourceVersion
   if (isObj(m.labels)) {
     for (const [k, v] of Object.entries(m.labels)) if (typeof v === 'string') out.labels[k] = v
+  }
+  if (isObj(m.annotations)) {
+    for (const [k, v] of Object.entries(m.annotations)) if (typeof v === 'string') out.annotations[k] = v
   }
   return out
 }
@@ -321,6 +371,7 @@ function roleBindingRecord (o: unknown, namespace: string): RoleBindingRecord {
     namespace: m.namespace ?? namespace,
     name: m.name ?? '',
     labels: m.labels,
+    annotations: m.annotations,
     roleRef: { kind: String(ref.kind ?? ''), name: String(ref.name ?? '') },
     subjects: subjects.map(s => {
       const out: RoleBindingSubject = { kind: String(s.kind ?? ''), name: String(s.name ?? '') }

@@ -55,6 +55,8 @@ export class SyncTimeoutError extends KsaError {
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY = 'k8s-keystone-auth'
+/** On each RoleBinding sync makes: the Keystone project it was made for (read by the reconcile). */
+export const PROJECT_ANNOTATION = 'k8s-keystone-auth/project-id'
 
 /** Made by sync (ours or a previous version of it): carries app.kubernetes.io/managed-by=k8s-keystone-auth. */
 function isManaged (b: RoleBindingRecord): boolean {
@@ -195,7 +197,8 @@ export class Syncer {
         name,
         roleRef: { kind: 'ClusterRole', name: role },
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: p.username }],
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY }
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+        annotations: { [PROJECT_ANNOTATION]: p.projectId }
       })
       log.info({ roleBinding: name, clusterRole: role, result: r }, 'role binding for a Keystone role created')
     }

@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto'
 import type { AddressInfo, Socket } from 'node:net'
 
 type Obj = Record<string, any>
-type Resource = 'configmaps' | 'namespaces' | 'rolebindings'
+type Resource = 'configmaps' | 'namespaces' | 'rolebindings' | 'events'
 
 interface Stored { resource: Resource, namespace: string, name: string, object: Obj }
 interface Event { rv: number, resource: Resource, namespace: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Obj }
@@ -58,9 +58,9 @@ export interface FakeKube {
 }
 
 const RBAC_GV = 'rbac.authorization.k8s.io/v1'
-const KIND: Record<Resource, string> = { configmaps: 'ConfigMap', namespaces: 'Namespace', rolebindings: 'RoleBinding' }
-const API_VERSION: Record<Resource, string> = { configmaps: 'v1', namespaces: 'v1', rolebindings: RBAC_GV }
-const GROUP: Record<Resource, string> = { configmaps: '', namespaces: '', rolebindings: 'rbac.authorization.k8s.io' }
+const KIND: Record<Resource, string> = { configmaps: 'ConfigMap', namespaces: 'Namespace', rolebindings: 'RoleBinding', events: 'Event' }
+const API_VERSION: Record<Resource, string> = { configmaps: 'v1', namespaces: 'v1', rolebindings: RBAC_GV, events: 'v1' }
+const GROUP: Record<Resource, string> = { configmaps: '', namespaces: '', rolebindings: 'rbac.authorization.k8s.io', events: '' }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
@@ -183,6 +183,10 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
     if (m !== null) return { resource: 'configmaps', namespace: decodeURIComponent(m[1]!), ...(m[2] !== undefined ? { name: decodeURIComponent(m[2]) } : {}) }
     m = /^\/apis\/rbac\.authorization\.k8s\.io\/v1\/namespaces\/([^/]+)\/rolebindings(?:\/([^/]+))?$/.exec(path)
     if (m !== null) return { resource: 'rolebindings', namespace: decodeURIComponent(m[1]!), ...(m[2] !== undefined ? { name: decodeURIComponent(m[2]) } : {}) }
+    // Every namespace's RoleBindings (a ClusterRole's list), as GET /apis/rbac.../v1/rolebindings.
+    if (path === '/apis/rbac.authorization.k8s.io/v1/rolebindings') return { resource: 'rolebindings', namespace: '*' }
+    m = /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/.exec(path)
+    if (m !== null) return { resource: 'events', namespace: decodeURIComponent(m[1]!), ...(m[2] !== undefined ? { name: decodeURIComponent(m[2]) } : {}) }
     m = /^\/api\/v1\/namespaces(?:\/([^/]+))?$/.exec(path)
     if (m !== null) return { resource: 'namespaces', namespace: '', ...(m[1] !== undefined ? { name: decodeURIComponent(m[1]) } : {}) }
     void method
@@ -200,7 +204,7 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
     const method = req.method ?? 'GET'
     const r = route(method, url.pathname)
     const isWatch = url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true'
-    const verb = method === 'GET' ? (isWatch ? 'watch' : r?.name !== undefined ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'DELETE' ? 'delete' : method === 'PUT' ? 'update' : method.toLowerCase()
+    const verb = method === 'GET' ? (isWatch ? 'watch' : r?.name !== undefined ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'DELETE' ? 'delete' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method.toLowerCase()
     const record: FakeKubeRequest = { method, path: url.pathname, query: url.search, verb, resource: r?.resource ?? '' }
     if (r !== null && r.resource !== 'namespaces') record.namespace = r.namespace
     if (r?.name !== undefined) record.name = r.name
@@ -217,7 +221,7 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
     const { resource, namespace } = r
     const kindPlural = resource
     const details = (name: string): Obj => ({ name, ...(GROUP[resource] !== '' ? { group: GROUP[resource] } : {}), kind: kindPlural })
-    const nsMissing = resource !== 'namespaces' && !store.has(key('namespaces', '', namespace))
+    const nsMissing = resource !== 'namespaces' && namespace !== '*' && !store.has(key('namespaces', '', namespace))
 
     if (method === 'GET' && isWatch) {
       if (r.name !== undefined) { send(res, 405, status(405, 'MethodNotAllowed', 'watch of a single object by path is not supported here; use fieldSelector')); return }
@@ -255,8 +259,11 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
     if (method === 'GET' && r.name === undefined) {
       const fs = url.searchParams.get('fieldSelector')
       const nameSel = fs !== null ? /^metadata\.name=(.+)$/.exec(fs)?.[1] : undefined
+      const ls = url.searchParams.get('labelSelector')
+      const [lk, lv] = ls !== null ? ls.split('=') : []
       const items = [...store.values()]
-        .filter(s => s.resource === resource && s.namespace === namespace && (nameSel === undefined || s.name === nameSel))
+        .filter(s => s.resource === resource && (namespace === '*' || s.namespace === namespace) && (nameSel === undefined || s.name === nameSel))
+        .filter(s => lk === undefined || s.object.metadata?.labels?.[lk] === lv)
         .sort((a, b) => a.name.localeCompare(b.name)).map(s => s.object)
       send(res, 200, listBody(resource, items))
       return
@@ -275,6 +282,9 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
       } catch {
         send(res, 400, status(400, 'BadRequest', 'the body of the request was in an unknown format'))
         return
+      }
+      if ((body?.metadata?.name ?? '') === '' && typeof body?.metadata?.generateName === 'string') {
+        body.metadata.name = `${body.metadata.generateName as string}${Math.random().toString(36).slice(2, 7)}`
       }
       const name = String(body?.metadata?.name ?? '')
       if (body?.kind !== KIND[resource]) { send(res, 400, status(400, 'BadRequest', `the API version in the data (${String(body?.apiVersion)}) does not match the expected API version (${API_VERSION[resource]})`)); return }
@@ -295,6 +305,17 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
       if (store.has(key(resource, namespace, name))) { send(res, 409, status(409, 'AlreadyExists', `${kindPlural}${GROUP[resource] !== '' ? '.' + GROUP[resource] : ''} "${name}" already exists`, details(name))); return }
       const created = write(resource, namespace, name, 'ADDED', body)!
       send(res, 201, created)
+      return
+    }
+    if (method === 'PATCH' && r.name !== undefined) {
+      if (req.headers['content-type'] !== 'application/merge-patch+json') { send(res, 415, status(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json')); return }
+      const s0 = store.get(key(resource, resource === 'namespaces' ? '' : namespace, r.name))
+      if (s0 === undefined) { send(res, 404, status(404, 'NotFound', `${kindPlural} "${r.name}" not found`, details(r.name))); return }
+      const patch = JSON.parse(await readBody(req))
+      record.body = patch
+      const merged = { ...s0.object, metadata: { ...s0.object.metadata, labels: { ...(s0.object.metadata?.labels ?? {}), ...(patch?.metadata?.labels ?? {}) } } }
+      const updated = write(resource, resource === 'namespaces' ? '' : namespace, r.name, 'MODIFIED', merged)!
+      send(res, 200, updated)
       return
     }
     if (method === 'DELETE' && r.name !== undefined) {

@@ -9,6 +9,7 @@ import { memoryLogger, startFakeKube, waitFor, type FakeKubeRequest } from '../h
 import { createKubeClient } from '../../src/kube/client.js'
 import { ConfigMapWatcher } from '../../src/kube/configmap-watch.js'
 import { Syncer } from '../../src/sync/syncer.js'
+import { Reconciler } from '../../src/sync/reconcile.js'
 import { parseSyncConfig } from '../../src/config/sync-config.js'
 import { EXTRA_PROJECT_ID, EXTRA_PROJECT_NAME, EXTRA_ROLES, EXTRA_USER_DOMAIN_ID } from '../../src/identity.js'
 
@@ -70,6 +71,19 @@ t.test('every request of the watchers and the syncer is allowed by deploy/rbac.y
   t.ok(fake.requests.some(r => r.verb === 'delete'), 'the run covered delete')
 
   t.equal(fake.listObjects('rolebindings', 'demo-p1').length, 1)
+  // The reconcile, with a Keystone in which the project is gone: cluster-wide list, delete,
+  // the namespace labelled orphaned, and an Event for each.
+  const gone = new Reconciler({
+    client,
+    keystone: { getProject: async () => null, userRolesOnProject: async () => [] },
+    serviceToken: { get: async () => 'svc' },
+    getConfig: () => cfg,
+    logger,
+    intervalMs: 0
+  })
+  t.match(await gone.reconcile(), { removed: 1 })
+  t.ok(fake.requests.some(r => r.verb === 'patch' && r.resource === 'namespaces'), 'the run covered the orphaned label')
+  t.ok(fake.requests.some(r => r.verb === 'create' && r.resource === 'events'), 'and an Event')
   for (const req of fake.requests) {
     t.ok(check(req), `${req.verb} ${req.resource} ${req.namespace ?? ''} ${req.name ?? req.body?.metadata?.name ?? ''}`)
   }

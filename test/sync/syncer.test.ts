@@ -178,7 +178,7 @@ role-mappings:
 t.test('the client interface is enough to fake: a throwing client is still an error outcome', async t => {
   const { logger } = await memoryLogger()
   const boom = async (): Promise<never> => { throw new Error('boom') }
-  const client = { server: 'x', getNamespace: boom, createNamespace: boom, listRoleBindings: boom, createRoleBinding: boom, deleteRoleBinding: boom, listConfigMaps: boom, watchConfigMaps: boom as any, close: async () => {} } satisfies KubeClient
+  const client = { server: 'x', getNamespace: boom, createNamespace: boom, listRoleBindings: boom, createRoleBinding: boom, deleteRoleBinding: boom, listConfigMaps: boom, watchConfigMaps: boom as any, listRoleBindingsEverywhere: boom, labelNamespace: boom, createEvent: boom, close: async () => {} } satisfies KubeClient
   const outcomes: SyncOutcome[] = []
   const s = new Syncer({ client, getConfig: () => BOTH, logger, onResult: o => outcomes.push(o) })
   await s.sync(user(['member']))
@@ -192,7 +192,7 @@ t.test('a hung apiserver does not hold the review past timeoutMs; the sync finis
   let calls = 0
   const hang = async (): Promise<null> => { calls++; await gate; return null }
   const ok = async (): Promise<'created'> => 'created'
-  const client = { server: 'x', getNamespace: hang, createNamespace: ok, listRoleBindings: async () => [], createRoleBinding: ok, deleteRoleBinding: async () => 'deleted' as const, listConfigMaps: null as any, watchConfigMaps: null as any, close: async () => {} } satisfies KubeClient
+  const client = { server: 'x', getNamespace: hang, createNamespace: ok, listRoleBindings: async () => [], createRoleBinding: ok, deleteRoleBinding: async () => 'deleted' as const, listConfigMaps: null as any, watchConfigMaps: null as any, listRoleBindingsEverywhere: null as any, labelNamespace: null as any, createEvent: null as any, close: async () => {} } satisfies KubeClient
   const outcomes: SyncOutcome[] = []
   const s = new Syncer({ client, getConfig: () => BOTH, logger, onResult: o => outcomes.push(o), timeoutMs: 50 })
   await s.sync(user(['member']))

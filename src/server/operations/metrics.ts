@@ -189,6 +189,26 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly reconcilePasses = new Counter({
+    name: 'k8s_keystone_auth_sync_reconcile_passes_total',
+    help: 'Passes of the sync reconcile (--sync-reconcile-interval), by result: ok, error (stopped, nothing more removed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry]
+  })
+
+  readonly reconcileRemovals = new Counter({
+    name: 'k8s_keystone_auth_sync_reconcile_removals_total',
+    help: 'RoleBindings made by sync and removed by the reconcile, by reason: role_removed, project_disabled, project_deleted',
+    labelNames: ['reason'] as const,
+    registers: [this.registry]
+  })
+
+  readonly namespacesOrphaned = new Counter({
+    name: 'k8s_keystone_auth_namespaces_orphaned_total',
+    help: 'Namespaces labelled k8s-keystone-auth/orphaned=true because their Keystone project was deleted',
+    registers: [this.registry]
+  })
+
   readonly syncs = new Counter({
     name: 'k8s_keystone_auth_sync_total',
     help: 'Keystone-to-Kubernetes sync runs by outcome: ok, error, skipped, remembered (no API call)',

@@ -22,6 +22,7 @@ import { startPolicy } from './policy.js'
 import type { UserInfo } from '../../identity.js'
 import { createKubeClient, type HttpKubeClient } from '../../kube/client.js'
 import { configSource } from '../../kube/config-source.js'
+import { Reconciler } from '../../sync/reconcile.js'
 import { Syncer } from '../../sync/syncer.js'
 
 export interface RunningServer {
@@ -145,6 +146,23 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       onResult: outcome => metrics.syncs.inc({ outcome })
     })
 
+  let reconciler: Reconciler | undefined
+  if (kube !== undefined && serviceToken !== undefined && opts['sync-reconcile-interval'] > 0) {
+    reconciler = new Reconciler({
+      client: kube,
+      keystone,
+      serviceToken,
+      getConfig: () => syncSource.current,
+      logger,
+      intervalMs: opts['sync-reconcile-interval'],
+      onRemoved: reason => metrics.reconcileRemovals.inc({ reason }),
+      onOrphaned: () => metrics.namespacesOrphaned.inc(),
+      onPass: result => metrics.reconcilePasses.inc({ result })
+    })
+  } else if (kube !== undefined && syncSource.current.dataTypesToSync.includes('role_assignments')) {
+    logger.info('sync reconcile needs service mode (--service-credential-id): RoleBindings of roles removed in Keystone stay until the user logs in to that project again')
+  }
+
   const authenticator = new Authenticator({
     keystone,
     ...(serviceToken !== undefined ? { serviceToken } : {}),
@@ -236,6 +254,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   const url = `https://${shownHost}:${boundPort}`
   health.start(async () => { await keystone.probe() })
   revocations?.start()
+  reconciler?.start()
   // Not awaited: a slow Keystone must not hold the start; it only ever logs.
   void warnOnSharedUsernames({ keystone, serviceToken, usernameFormat: opts['username-format'], logger })
   logger.info({ listen: `${host}:${boundPort}`, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
@@ -246,6 +265,7 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       readiness.markShuttingDown()
       health.stop()
       revocations?.stop()
+      reconciler?.stop()
       stopTlsWatch()
       policy.close()
       syncSource.close()

@@ -38,7 +38,7 @@ t.test('rolebindings: list, create (Go-style name with _ is valid), 409, delete,
   const rb = { name: 'u1_member', roleRef: { kind: 'ClusterRole' as const, name: 'member' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'demo' }] }
   t.equal(await c.createRoleBinding('p1', rb), 'created')
   t.equal(await c.createRoleBinding('p1', rb), 'exists')
-  t.same(await c.listRoleBindings('p1'), [{ namespace: 'p1', name: 'u1_member', labels: {}, roleRef: { kind: 'ClusterRole', name: 'member' }, subjects: rb.subjects }])
+  t.same(await c.listRoleBindings('p1'), [{ namespace: 'p1', name: 'u1_member', labels: {}, annotations: {}, roleRef: { kind: 'ClusterRole', name: 'member' }, subjects: rb.subjects }])
   t.equal(await c.deleteRoleBinding('p1', 'u1_member'), 'deleted')
   t.equal(await c.deleteRoleBinding('p1', 'u1_member'), 'absent')
   const err = await c.createRoleBinding('nope', rb).catch(e => e)

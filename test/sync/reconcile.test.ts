@@ -99,6 +99,8 @@ t.test('a role removed in Keystone: its synced RoleBinding goes within the inter
   t.ok(left.includes(`${u.userId}_member`), 'the role the user still holds keeps its binding')
   t.ok(left.includes(`${u.userId}_edit`), 'the hand-made binding is untouched')
   t.same(left, synced.filter(n => n !== `${u.userId}_k8s-viewer`).concat(`${u.userId}_edit`).sort(), 'nothing else removed (implied roles included)')
+  // The Event follows the deletion.
+  t.ok(await until(() => w.fake.listObjects('events', u.namespace).length > 0, 5000) < Infinity, 'an Event is written')
   const events = w.fake.listObjects('events', u.namespace)
   t.equal(events.length, 1, 'one Event')
   t.match(events[0], { reason: 'KeystoneRoleRevoked', involvedObject: { kind: 'RoleBinding', name: `${u.userId}_k8s-viewer` }, message: /no longer holds the Keystone role k8s-viewer/ })

@@ -58,6 +58,15 @@ async function authenticated (wh: TestWebhook, token: string): Promise<boolean> 
   return (await wh.post('/webhook', tokenReview(token))).body.status.authenticated === true
 }
 
+async function until (what: () => Promise<boolean>, limitMs: number): Promise<boolean> {
+  const started = performance.now()
+  while (!(await what())) {
+    if (performance.now() - started > limitMs) return false
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return true
+}
+
 /** Seconds until the webhook answers "authenticated: false", asking every 250 ms, at most `limitS`. */
 async function secondsToLockout (wh: TestWebhook, token: string, limitS: number): Promise<number> {
   const started = performance.now()
@@ -157,22 +166,29 @@ for (const [what, setUp] of NO_EVENT) {
 }
 
 t.test('what it costs Keystone: one event request per interval whatever the cache holds, one re-validation per token in use per interval', async t => {
-  const wh = await serviceWebhook(t, ['--revocation-poll-interval', '1s', '--token-revalidate-interval', '2s'])
+  const wh = await serviceWebhook(t, ['--revocation-poll-interval', '1s', '--token-revalidate-interval', '6s'])
   const tokens = await Promise.all(Array.from({ length: 20 }, async () => await passwordToken(seed, 'demo', 'demo')))
+  // Validations we start (cache misses and background re-validations); Keystone's request count
+  // can be higher by the test Keystone's closed keep-alive connections, which the client retries.
+  const misses = async (): Promise<number> => await wh.metric('k8s_keystone_auth_token_cache_requests_total', { result: 'miss' })
+  const revalidations = async (): Promise<number> => await wh.metric('k8s_keystone_auth_token_revalidations_total')
+  const round = async (): Promise<void> => { for (const tok of tokens) t.ok(await authenticated(wh, tok)) }
   const started = performance.now()
-  while (performance.now() - started < 5000) {
-    for (const tok of tokens) t.ok(await authenticated(wh, tok))
-    await new Promise(resolve => setTimeout(resolve, 250))
-  }
+  await round()
+  await round()
+  t.equal(await misses(), 20, 'within the interval: one validation per token, the rest from the cache')
+  t.equal(await revalidations(), 0)
+  await new Promise(resolve => setTimeout(resolve, 6200))
+  await round()
+  // Each token used after the interval was served from the cache and re-validated in the background.
+  t.ok(await until(async () => await revalidations() >= 20, 15_000), 'each token in use re-validated')
   const seconds = (performance.now() - started) / 1000
-  const validations = await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' })
-  const polls = await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'revocations' })
-  t.comment(`revalidations: ok ${await wh.metric('k8s_keystone_auth_token_revalidations_total', { result: 'ok' })}, revoked ${await wh.metric('k8s_keystone_auth_token_revalidations_total', { result: 'revoked' })}, error ${await wh.metric('k8s_keystone_auth_token_revalidations_total', { result: 'error' })}; hits ${await wh.metric('k8s_keystone_auth_token_cache_requests_total', { result: 'hit' })}`)
-  t.comment(`20 tokens in use for ${seconds.toFixed(1)} s: ${validations} validations (20 first, then re-validations every 2 s), ${polls} event requests (every 1 s)`)
-  t.ok(validations > 20, 'tokens in use were re-validated')
-  t.ok(validations <= 20 + 20 * Math.ceil(seconds / 2), `at most one re-validation per token in use per interval (${validations - 20} for 20 tokens over ${seconds.toFixed(1)} s)`)
-  t.ok(polls >= 2, 'events were polled')
-  t.ok(polls <= seconds + 2, `at most one event request per interval, for 20 cached tokens as for one (${polls} in ${seconds.toFixed(1)} s)`)
+  const r = await revalidations()
+  const polls = await wh.metric('k8s_keystone_auth_revocation_polls_total')
+  t.comment(`20 tokens in use for ${seconds.toFixed(1)} s: ${await misses()} validations on first use, ${r} re-validations (6 s interval), ${polls} event polls (1 s interval)`)
+  t.equal(await misses(), 20, 'no token fell out of the cache')
+  t.ok(r <= 20 * Math.ceil(seconds / 6), `at most one re-validation per token in use per interval (${r} for 20 tokens over ${seconds.toFixed(1)} s)`)
+  t.ok(polls >= 1 && polls <= seconds + 2, `at most one event request per interval, for 20 cached tokens as for one (${polls} in ${seconds.toFixed(1)} s)`)
 })
 
 t.test('the service role alone is enough to validate tokens and read revocation events (not to read groups)', async t => {

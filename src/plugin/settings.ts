@@ -131,19 +131,9 @@ export function resolveSettings (p: ParsedFlags, cloud?: CloudEntry): Settings {
   set('projectId', one('project-id', 'project_id'))
   set('projectDomain', domain('project-domain-id', 'project-domain-name', 'project_domain_id', 'project_domain_name'))
   set('domainScope', domainScope())
-  set('systemScope', one('system-scope', 'system_scope'))
-  set('trustId', one('trust-id', 'trust_id'))
-  set('password', one('password', 'password'))
-  set('token', one('token', 'token'))
-  set('appCredId', one('application-credential-id', 'application_credential_id'))
-  set('appCredName', one('application-credential-name', 'application_credential_name'))
-  set('appCredSecret', one('application-credential-secret', 'application_credential_secret'))
-  set('cacert', one('cacert', 'cacert'))
-  set('cert', one('cert', 'cert'))
-  set('key', one('key', 'key'))
-  set('authType', one('auth-type', 'auth_type'))
-  set('identityProvider', one('identity-provider', 'identity_provider'))
-  set('protocol', one('protocol', 'protocol'))
+  // Settings whose clouds.yaml key is the flag's name with `_` for `-`.
+  const plain = { systemScope: 'system-scope', trustId: 'trust-id', password: 'password', token: 'token', appCredId: 'application-credential-id', appCredName: 'application-credential-name', appCredSecret: 'application-credential-secret', cacert: 'cacert', cert: 'cert', key: 'key', authType: 'auth-type', identityProvider: 'identity-provider', protocol: 'protocol' } as const
+  for (const [field, flag] of Object.entries(plain) as Array<[keyof typeof plain, string]>) set(field, one(flag, flag.replaceAll('-', '_') as keyof CloudEntry))
   return s
 }
 

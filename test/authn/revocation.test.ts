@@ -33,29 +33,28 @@ const event = (over: Partial<RevocationEvent>): RevocationEvent =>
 
 t.test('each field an event sets must match the token', async t => {
   const v = tokenValues(info())
-  const cases: Array<[string, Partial<RevocationEvent>, boolean]> = [
-    ['its audit id (one token revoked)', { auditId: 'audit-1' }, true],
-    ['another audit id', { auditId: 'audit-2' }, false],
-    ['its user (disabled, deleted, new password)', { userId: 'u1' }, true],
-    ['another user', { userId: 'u2' }, false],
-    ['its project (deleted)', { projectId: 'p1' }, true],
-    ['another project', { projectId: 'p2' }, false],
-    ['the user\'s domain', { domainId: 'd-user' }, true],
-    ['the project\'s domain', { domainId: 'd-proj' }, true],
-    ['another domain', { domainId: 'd-other' }, false],
-    ['domain_scope_id of the project\'s domain', { domainScopeId: 'd-proj' }, true],
-    ['domain_scope_id of the user\'s domain only', { domainScopeId: 'd-user' }, false],
-    ['one of its roles', { roleId: 'r-member' }, true],
-    ['a role it does not have', { roleId: 'r-admin' }, false],
-    ['its expiry, to the second', { expiresAt: Math.floor((NOW + HOUR) / 1000) }, true],
-    ['another expiry', { expiresAt: Math.floor((NOW + HOUR) / 1000) + 1 }, false],
-    ['a trust it is not scoped to', { trustId: 'trust-1' }, false],
-    ['an OAuth1 consumer (none of ours)', { consumerId: 'c1' }, false],
-    ['an audit chain it is not in', { auditChainId: 'audit-0' }, false],
-    ['user and project both right', { userId: 'u1', projectId: 'p1' }, true],
-    ['user right, project wrong', { userId: 'u1', projectId: 'p2' }, false]
+  const expiry = Math.floor((NOW + HOUR) / 1000)
+  // [what, field, the token's value, another value]
+  const fields: Array<[string, keyof RevocationEvent, string | number, string | number]> = [
+    ['audit id (one token revoked)', 'auditId', 'audit-1', 'audit-2'],
+    ['user (disabled, deleted, new password)', 'userId', 'u1', 'u2'],
+    ['project (deleted)', 'projectId', 'p1', 'p2'],
+    ['role', 'roleId', 'r-member', 'r-admin'],
+    ['expiry, to the second', 'expiresAt', expiry, expiry + 1]
   ]
-  for (const [what, fields, revoked] of cases) t.equal(revokes(event(fields), v), revoked, what)
+  for (const [what, field, mine, other] of fields) {
+    t.equal(revokes(event({ [field]: mine }), v), true, `its ${what}`)
+    t.equal(revokes(event({ [field]: other }), v), false, `another ${what}`)
+  }
+  t.ok(revokes(event({ domainId: 'd-user' }), v) && revokes(event({ domainId: 'd-proj' }), v), 'domain_id: the user\'s domain or the project\'s')
+  t.notOk(revokes(event({ domainId: 'd-other' }), v), 'another domain')
+  t.ok(revokes(event({ domainScopeId: 'd-proj' }), v), 'domain_scope_id: the project\'s domain')
+  t.notOk(revokes(event({ domainScopeId: 'd-user' }), v), 'domain_scope_id is never the user\'s domain')
+  t.notOk(revokes(event({ trustId: 'trust-1' }), v), 'a trust it is not scoped to')
+  t.notOk(revokes(event({ consumerId: 'c1' }), v), 'an OAuth1 consumer (none of ours)')
+  t.notOk(revokes(event({ auditChainId: 'audit-0' }), v), 'an audit chain it is not in')
+  t.ok(revokes(event({ userId: 'u1', projectId: 'p1' }), v), 'user and project both right')
+  t.notOk(revokes(event({ userId: 'u1', projectId: 'p2' }), v), 'user right, project wrong: every field must match')
 })
 
 t.test('only tokens issued at or before issued_before: a login after the change is not revoked', async t => {

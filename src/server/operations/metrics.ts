@@ -3,6 +3,16 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 // One registry per server instance (not prom-client's global), so tests and multiple apps in
 // one process don't share counters. Labels carry outcomes only, never user data or tokens.
 
+/** A counter in this registry, with our prefix; updated as events happen (no collect hook). */
+function counter<L extends string = never> (registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+  return new Counter<L>({ name: `k8s_keystone_auth_${name}`, help, labelNames, registers: [registry] })
+}
+
+/** A gauge without labels whose value is read when /metrics is scraped. */
+function scraped (registry: Registry, name: string, help: string, read: () => number): Gauge {
+  return new Gauge({ name: `k8s_keystone_auth_${name}`, help, registers: [registry], collect () { this.set(read()) } })
+}
+
 export class Metrics {
   readonly registry = new Registry()
 
@@ -34,12 +44,7 @@ export class Metrics {
     registry: this.registry
   })
 
-  readonly keystoneRequests = new Counter({
-    name: 'k8s_keystone_auth_keystone_requests_total',
-    help: 'HTTP requests to Keystone, by operation and status code (or "error" when none came)',
-    labelNames: ['operation', 'status'] as const,
-    registers: [this.registry]
-  })
+  readonly keystoneRequests = counter(this.registry, 'keystone_requests_total', 'HTTP requests to Keystone, by operation and status code (or "error" when none came)', ['operation', 'status'] as const)
 
   readonly keystoneDuration = new Histogram({
     name: 'k8s_keystone_auth_keystone_request_duration_seconds',
@@ -62,13 +67,8 @@ export class Metrics {
     }
   })
 
-  readonly tokenCacheSize = new Gauge({
-    name: 'k8s_keystone_auth_token_cache_entries',
-    help: 'Entries in the token cache',
-    registers: [this.registry],
-    // Read at scrape time rather than set on every review.
-    collect: () => { this.tokenCacheSize.set(this.tokenCacheEntries()) }
-  })
+  // Read at scrape time rather than set on every review.
+  readonly tokenCacheSize = scraped(this.registry, 'token_cache_entries', 'Entries in the token cache', () => this.tokenCacheEntries())
 
   /** Set by the server to the token cache's size getter. */
   tokenCacheEntries: () => number = () => 0
@@ -91,34 +91,16 @@ export class Metrics {
   /** Set by the server to the decision cache's size and lookup counts (cumulative), read when scraped. */
   decisionCacheStats: () => { hits: number, misses: number, size: number } = () => ({ hits: 0, misses: 0, size: 0 })
 
-  readonly decisionCacheSize = new Gauge({
-    name: 'k8s_keystone_auth_decision_cache_entries',
-    help: 'Entries in the authorization decision cache',
-    registers: [this.registry],
-    collect: () => { this.decisionCacheSize.set(this.decisionCacheStats().size) }
-  })
+  readonly decisionCacheSize = scraped(this.registry, 'decision_cache_entries', 'Entries in the authorization decision cache', () => this.decisionCacheStats().size)
 
   /** TokenReviews being answered; read when scraped (a prom-client inc/dec pair per review cost more). */
   inflightReviews = 0
 
-  readonly inflight = new Gauge({
-    name: 'k8s_keystone_auth_inflight_requests',
-    help: 'Review requests being answered',
-    registers: [this.registry],
-    collect: () => { this.inflight.set(this.inflightReviews) }
-  })
+  readonly inflight = scraped(this.registry, 'inflight_requests', 'Review requests being answered', () => this.inflightReviews)
 
-  readonly keystoneBusy = new Counter({
-    name: 'k8s_keystone_auth_keystone_validations_refused_total',
-    help: 'TokenReviews answered HTTP 500 because --keystone-max-inflight validations were running and as many waiting',
-    registers: [this.registry]
-  })
+  readonly keystoneBusy = counter(this.registry, 'keystone_validations_refused_total', 'TokenReviews answered HTTP 500 because --keystone-max-inflight validations were running and as many waiting')
 
-  readonly connectionsRefused = new Counter({
-    name: 'k8s_keystone_auth_connections_refused_total',
-    help: 'Connections closed unread on arrival because --max-connections connections were open',
-    registers: [this.registry]
-  })
+  readonly connectionsRefused = counter(this.registry, 'connections_refused_total', 'Connections closed unread on arrival because --max-connections connections were open')
 
   /** Set by the server to the authenticator's validation counts, read when scraped. */
   keystoneValidations: () => { running: number, waiting: number } = () => ({ running: 0, waiting: 0 })
@@ -135,12 +117,7 @@ export class Metrics {
     }
   })
 
-  readonly configReloads = new Counter({
-    name: 'k8s_keystone_auth_config_reloads_total',
-    help: 'Configuration (re)loads by config (policy, sync) and result (ok, error)',
-    labelNames: ['config', 'result'] as const,
-    registers: [this.registry]
-  })
+  readonly configReloads = counter(this.registry, 'config_reloads_total', 'Configuration (re)loads by config (policy, sync) and result (ok, error)', ['config', 'result'] as const)
 
   readonly configLastReloadOk = new Gauge({
     name: 'k8s_keystone_auth_config_last_reload_successful',
@@ -149,38 +126,15 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  readonly kubeRequests = new Counter({
-    name: 'k8s_keystone_auth_kubernetes_requests_total',
-    help: 'Requests to the Kubernetes API, by verb, resource and status code (or "error")',
-    labelNames: ['verb', 'resource', 'status'] as const,
-    registers: [this.registry]
-  })
+  readonly kubeRequests = counter(this.registry, 'kubernetes_requests_total', 'Requests to the Kubernetes API, by verb, resource and status code (or "error")', ['verb', 'resource', 'status'] as const)
 
-  readonly revocationPolls = new Counter({
-    name: 'k8s_keystone_auth_revocation_polls_total',
-    help: 'Reads of Keystone\'s revocation events (service mode), by result: ok, error',
-    labelNames: ['result'] as const,
-    registers: [this.registry]
-  })
+  readonly revocationPolls = counter(this.registry, 'revocation_polls_total', 'Reads of Keystone\'s revocation events (service mode), by result: ok, error', ['result'] as const)
 
-  readonly revocationEvents = new Counter({
-    name: 'k8s_keystone_auth_revocation_events_total',
-    help: 'Keystone revocation events applied to the caches',
-    registers: [this.registry]
-  })
+  readonly revocationEvents = counter(this.registry, 'revocation_events_total', 'Keystone revocation events applied to the caches')
 
-  readonly revocationEvicted = new Counter({
-    name: 'k8s_keystone_auth_revocation_evicted_total',
-    help: 'Cached tokens dropped because a Keystone revocation event revokes them',
-    registers: [this.registry]
-  })
+  readonly revocationEvicted = counter(this.registry, 'revocation_evicted_total', 'Cached tokens dropped because a Keystone revocation event revokes them')
 
-  readonly revalidations = new Counter({
-    name: 'k8s_keystone_auth_token_revalidations_total',
-    help: 'Background re-validations of cached tokens (--token-revalidate-interval), by result: ok, revoked (dropped), error (kept)',
-    labelNames: ['result'] as const,
-    registers: [this.registry]
-  })
+  readonly revalidations = counter(this.registry, 'token_revalidations_total', 'Background re-validations of cached tokens (--token-revalidate-interval), by result: ok, revoked (dropped), error (kept)', ['result'] as const)
 
   readonly revocationLag = new Histogram({
     name: 'k8s_keystone_auth_revocation_lag_seconds',
@@ -189,32 +143,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  readonly reconcilePasses = new Counter({
-    name: 'k8s_keystone_auth_sync_reconcile_passes_total',
-    help: 'Passes of the sync reconcile (--sync-reconcile-interval), by result: ok, error (stopped, nothing more removed)',
-    labelNames: ['result'] as const,
-    registers: [this.registry]
-  })
+  readonly reconcilePasses = counter(this.registry, 'sync_reconcile_passes_total', 'Passes of the sync reconcile (--sync-reconcile-interval), by result: ok, error (stopped, nothing more removed)', ['result'] as const)
 
-  readonly reconcileRemovals = new Counter({
-    name: 'k8s_keystone_auth_sync_reconcile_removals_total',
-    help: 'RoleBindings made by sync and removed by the reconcile, by reason: role_removed, project_disabled, project_deleted',
-    labelNames: ['reason'] as const,
-    registers: [this.registry]
-  })
+  readonly reconcileRemovals = counter(this.registry, 'sync_reconcile_removals_total', 'RoleBindings made by sync and removed by the reconcile, by reason: role_removed, project_disabled, project_deleted', ['reason'] as const)
 
-  readonly namespacesOrphaned = new Counter({
-    name: 'k8s_keystone_auth_namespaces_orphaned_total',
-    help: 'Namespaces labelled k8s-keystone-auth/orphaned=true because their Keystone project was deleted',
-    registers: [this.registry]
-  })
+  readonly namespacesOrphaned = counter(this.registry, 'namespaces_orphaned_total', 'Namespaces labelled k8s-keystone-auth/orphaned=true because their Keystone project was deleted')
 
-  readonly syncs = new Counter({
-    name: 'k8s_keystone_auth_sync_total',
-    help: 'Keystone-to-Kubernetes sync runs by outcome: ok, error, skipped, remembered (no API call)',
-    labelNames: ['outcome'] as const,
-    registers: [this.registry]
-  })
+  readonly syncs = counter(this.registry, 'sync_total', 'Keystone-to-Kubernetes sync runs by outcome: ok, error, skipped, remembered (no API call)', ['outcome'] as const)
 
   countReview (kind: string, version: string, outcome: string): void {
     // Nested maps: the labels are short constants, and no key string is built per review.

@@ -120,7 +120,10 @@ t.test('all flows at trace level, then no secret anywhere', async t => {
   writeFileSync(secretFile, serviceSecret + '\n', { mode: 0o600 })
   const svc = await startTraced(['--service-credential-id', credId, '--service-credential-secret-file', secretFile])
   const svcTok = secret('token reviewed in service mode', await passwordToken(seed, 'demo', 'demo'))
-  t.equal((await post(svc, '/webhook', tokenReview(svcTok))).body?.status?.authenticated, true, 'service mode: token validated with the service token')
+  const svcAnswer = await post(svc, '/webhook', tokenReview(svcTok))
+  // Seen once under load (stop 25, run 4): authenticated false here. The server's own lines say why.
+  if (svcAnswer.body?.status?.authenticated !== true) t.comment(`service mode refused a fresh token; the server logged:\n${svc.logs.slice(-15).join('\n')}`)
+  t.equal(svcAnswer.body?.status?.authenticated, true, 'service mode: token validated with the service token')
   t.equal((await post(svc, '/webhook', tokenReview(garbage))).body?.status?.authenticated, false, 'service mode: garbage refused')
   await badInputFlows(svc, svcTok)
   proxy.set({ mode: 'reset' })
@@ -187,6 +190,8 @@ async function sClient (port: number, args: string[]): Promise<Shake> {
         const cipher = /Cipher\s*(?:is|:)\s*(\S+)/.exec(out)?.[1] ?? ''
         resolve({ ok: err === null && cipher !== '' && cipher !== '(NONE)' && cipher !== '0000', protocol, cipher, out })
       })
+    // openssl may have finished (a refused handshake) before we close its stdin: not an error.
+    child.stdin?.on('error', () => {})
     child.stdin?.end('')
   })
 }

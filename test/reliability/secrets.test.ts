@@ -36,7 +36,7 @@ async function post (wh: TestWebhook, path: string, body: unknown, headers?: Rec
 }
 
 async function startTraced (flags: string[]): Promise<TestWebhook> {
-  const wh = await startWebhook(['--keystone-url', proxy.url, '--log-level', 'trace', '--keystone-timeout', '1s', ...flags])
+  const wh = await startWebhook(['--keystone-url', proxy.url, '--log-level', 'trace', '--keystone-timeout', '5s', ...flags])
   webhooks.push(wh)
   return wh
 }
@@ -118,11 +118,12 @@ t.test('all flows at trace level, then no secret anywhere', async t => {
   t.teardown(async () => { await keystoneApi(seed, await adminToken(seed), 'DELETE', `/users/${adminId}/application_credentials/${credId}`) })
   const secretFile = join(dir, 'service-secret')
   writeFileSync(secretFile, serviceSecret + '\n', { mode: 0o600 })
-  const svc = await startTraced(['--service-credential-id', credId, '--service-credential-secret-file', secretFile])
+  // The default timeout: a service login plus a validation took more than the 1 s this file once
+  // used on a loaded machine (run 4 of five at stop 25 got a 500 here).
+  const svc = await startTraced(['--service-credential-id', credId, '--service-credential-secret-file', secretFile, '--keystone-timeout', '10s'])
   const svcTok = secret('token reviewed in service mode', await passwordToken(seed, 'demo', 'demo'))
   const svcAnswer = await post(svc, '/webhook', tokenReview(svcTok))
-  // Seen once under load (stop 25, run 4): authenticated false here. The server's own lines say why.
-  if (svcAnswer.body?.status?.authenticated !== true) t.comment(`service mode refused a fresh token; the server logged:\n${svc.logs.slice(-15).join('\n')}`)
+  if (svcAnswer.body?.status?.authenticated !== true) t.comment(`service mode answered HTTP ${svcAnswer.status}; the server logged:\n${svc.logs.slice(-15).join('\n')}`)
   t.equal(svcAnswer.body?.status?.authenticated, true, 'service mode: token validated with the service token')
   t.equal((await post(svc, '/webhook', tokenReview(garbage))).body?.status?.authenticated, false, 'service mode: garbage refused')
   await badInputFlows(svc, svcTok)

@@ -190,8 +190,9 @@ export class Authenticator {
       this.#o.onCache?.(cached.ok ? 'hit' : 'negative_hit')
       outcome = cached
       fromCache = true
-      if (cached.ok && this.#o.revalidateAfterMs > 0 && Date.now() - cached.v.checkedAt >= this.#o.revalidateAfterMs && !this.#inflight.has(key)) {
-        // Served as it is; Keystone is asked again off the hot path, once (checkedAt moves now).
+      if (cached.ok && this.#o.revalidateAfterMs > 0 && Date.now() - cached.v.checkedAt >= this.#o.revalidateAfterMs && !this.#inflight.has(key) && this.#limit.free) {
+        // Served as it is; Keystone is asked again off the hot path, once (checkedAt moves now),
+        // and only in a free --keystone-max-inflight slot: with none free, a later use asks.
         cached.v.checkedAt = Date.now()
         void this.#revalidate(token, key)
       }
@@ -237,8 +238,9 @@ export class Authenticator {
   /**
    * Asks Keystone again about a cached token (see revalidateAfterMs): a token Keystone now
    * refuses leaves the cache, a valid one is cached afresh (current roles); when Keystone cannot
-   * say, the cached answer stays. It takes a --keystone-max-inflight slot like any validation,
-   * and gives up when none is free rather than queue behind real reviews.
+   * say, the cached answer stays. It starts only when a --keystone-max-inflight slot is free
+   * (checked by the caller, and taken at once: nothing is awaited in between), so it never
+   * takes a queue place from a review.
    */
   async #revalidate (token: string, key: string): Promise<void> {
     const p = (async (): Promise<Outcome> => await this.#limit.run(async () => await this.#validate(token, key)))()

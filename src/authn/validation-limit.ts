@@ -38,6 +38,9 @@ export class ValidationLimit {
   /** Validations waiting for a slot. */
   get waiting (): number { return this.#waiters.length }
 
+  /** A slot is free now: run() would start at once, without waiting. */
+  get free (): boolean { return this.max === 0 || this.#running < this.max }
+
   /**
    * Runs `fn` in a slot: at once when one is free, after a short wait when the queue has room;
    * otherwise throws KeystoneBusyError without calling `fn`.

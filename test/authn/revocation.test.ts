@@ -256,3 +256,31 @@ t.test('1,000 cached tokens: one Keystone request per poll, and an event drops e
   t.equal(requests, 2, 'one request per poll, whatever the cache holds')
   t.equal(auth.cacheSize, 999, 'the one token of that user went; 999 stay')
 })
+
+t.test('re-validation takes no queue place from a review: with every --keystone-max-inflight slot busy it waits for a later use', async t => {
+  let release!: () => void
+  const held = new Promise<void>(resolve => { release = resolve })
+  let calls = 0
+  const keystone = {
+    validateToken: async (token: string): Promise<TokenInfo | null> => {
+      calls++
+      if (token === 'slow') await held
+      return info({ issuedAt: new Date(), expiresAt: new Date(Date.now() + HOUR) })
+    },
+    listUserGroups: async () => []
+  } as unknown as KeystoneClient
+  const auth = new Authenticator({ keystone, logger, maxInflight: 1, revalidateAfterMs: 20 })
+  await auth.authenticate('tok')
+  await new Promise(resolve => setTimeout(resolve, 30))
+  const slow = auth.authenticate('slow')
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(auth.validations.running, 1, 'the one slot is busy with a review')
+  t.equal((await auth.authenticate('tok')).authenticated, true, 'the cached token is served')
+  t.equal(auth.validations.waiting, 0, 'and no re-validation waits for the slot')
+  t.equal(calls, 2)
+  release()
+  await slow
+  await auth.authenticate('tok')
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(calls, 3, 'with the slot free, the next use re-validates')
+})

@@ -168,7 +168,7 @@ export class Authenticator {
       const v = outcome.v
       v.values ??= tokenValues(v.info)
       const values = v.values
-      if (events.some(e => revokes(e, values))) dropped.push(key)
+      if (events.some(e => revokes(e, values, 1000))) dropped.push(key)
     }
     for (const key of dropped) this.#tokens.delete(key)
     return dropped.length

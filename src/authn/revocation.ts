@@ -46,9 +46,16 @@ export function tokenValues (info: TokenInfo): TokenValues {
   }
 }
 
-export function revokes (e: RevocationEvent, t: TokenValues): boolean {
+/**
+ * `slackMs` widens issued_before: Keystone cuts an event's time to the second while a token's
+ * issued_at may carry a fraction, so a token issued in the same second as the event escapes the
+ * event (Keystone then refuses it by other means: the user or project is gone). Dropping such a
+ * token from the cache costs one validation; refusing a new one would refuse a valid login, so
+ * eviction uses 1000 ms and the check of a fresh validation uses none.
+ */
+export function revokes (e: RevocationEvent, t: TokenValues, slackMs = 0): boolean {
   // The SQL back end's choice of events for the token.
-  if (t.issuedAt !== undefined && e.issuedBefore < t.issuedAt) return false
+  if (t.issuedAt !== undefined && e.issuedBefore + slackMs < t.issuedAt) return false
   if (e.userId !== undefined && e.userId !== t.userId && e.userId !== t.trustorId && e.userId !== t.trusteeId) return false
   if (e.projectId !== undefined && e.projectId !== t.projectId) return false
   if (e.auditId !== undefined && e.auditId !== t.auditId) return false

@@ -65,6 +65,12 @@ t.test('only tokens issued at or before issued_before: a login after the change 
   const { issuedAt, ...unknown } = info()
   void issuedAt
   t.equal(revokes(ev, tokenValues(unknown)), true, 'issued_at unknown: counted as before (one more validation, never an open door)')
+  // Keystone cuts the event's time to the second; a token of the same second has a fraction.
+  const cut = event({ userId: 'u1', issuedBefore: NOW })
+  const sameSecond = tokenValues(info({ issuedAt: new Date(NOW + 400) }))
+  t.equal(revokes(cut, sameSecond), false, 'exactly as Keystone: issued 0.4 s after the cut time, not revoked by the event')
+  t.equal(revokes(cut, sameSecond, 1000), true, 'with the eviction\'s 1 s slack it is dropped from the cache (Keystone refuses it by other means)')
+  t.equal(revokes(cut, tokenValues(info({ issuedAt: new Date(NOW + 1500) })), 1000), false, 'a token of the next second stays')
 })
 
 t.test('trusts: the trustor and the trustee are users of the token; the trust id must match', async t => {

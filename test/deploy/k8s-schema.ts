@@ -30,7 +30,9 @@ async function validatorFor (apiVersion: string, kind: string): Promise<Validate
   if (name === undefined) return undefined
   let fn = loaded.get(name)
   if (fn === undefined) {
-    const mod = await import(`kubernetes-models/_schemas/${name}`) as { validate: ValidateFn }
+    // kubernetes-models 4 (the last line that supports Node 20) exports no _schemas/ subpath:
+    // the compiled validators are loaded by file, from the package's own directory
+    const mod = await import(new URL(`../../node_modules/kubernetes-models/_schemas/${name}.mjs`, import.meta.url).href) as { validate: ValidateFn }
     fn = mod.validate
     loaded.set(name, fn)
   }

@@ -77,6 +77,8 @@ t.test('2 workers: all answer, policy reload in each, aggregated metrics, restar
   const primaryPid = started.pid
   t.equal(primaryPid, child.pid, 'the primary is the process we started')
   const workerPids = (): Set<number> => new Set(lines.filter(l => l.msg === 'k8s-keystone-auth listening').map(l => l.pid))
+  // a worker logs its own line after the primary hears of its listening socket: wait for both
+  await until(async () => workerPids().size >= 2, 30_000)
   t.equal(workerPids().size, 2, 'two workers listen')
   t.notOk(workerPids().has(primaryPid), 'the primary serves nothing itself')
 

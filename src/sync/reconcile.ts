@@ -121,7 +121,7 @@ export class Reconciler {
     await this.#o.client.deleteRoleBinding(b.namespace, b.name)
     this.#o.logger.info({ namespace: b.namespace, roleBinding: b.name, userId, projectId, why }, 'sync reconcile: role binding removed')
     this.#o.onRemoved?.(why)
-    await this.#event(b.namespace, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', namespace: b.namespace, name: b.name }, 'KeystoneRoleRevoked', `RoleBinding ${b.name} removed: user ${userId} ${words}`)
+    await this.#event({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', namespace: b.namespace, name: b.name }, 'KeystoneRoleRevoked', `RoleBinding ${b.name} removed: user ${userId} ${words}`)
   }
 
   async #orphan (namespace: string, projectId: string): Promise<void> {
@@ -129,10 +129,16 @@ export class Reconciler {
     if (r === 'absent') return
     this.#o.logger.warn({ namespace, projectId }, 'sync reconcile: the Keystone project of this namespace was deleted; the namespace is labelled, not deleted')
     this.#o.onOrphaned?.()
-    await this.#event(namespace, { apiVersion: 'v1', kind: 'Namespace', name: namespace }, 'KeystoneProjectDeleted', `Keystone project ${projectId} was deleted; namespace labelled ${ORPHANED_LABEL}=true and kept`)
+    await this.#event({ apiVersion: 'v1', kind: 'Namespace', name: namespace }, 'KeystoneProjectDeleted', `Keystone project ${projectId} was deleted; namespace labelled ${ORPHANED_LABEL}=true and kept`)
   }
 
-  async #event (namespace: string, involvedObject: { apiVersion: string, kind: string, namespace?: string, name: string }, reason: string, message: string): Promise<void> {
+  /**
+   * An Event lives in its object's namespace; one about a cluster-scoped object (a Namespace) in
+   * `default`, as client-go's recorder puts it: kube-apiserver refuses (422) an Event whose
+   * involvedObject.namespace is not its own namespace, and allows an empty one only in `default`.
+   */
+  async #event (involvedObject: { apiVersion: string, kind: string, namespace?: string, name: string }, reason: string, message: string): Promise<void> {
+    const namespace = involvedObject.namespace ?? 'default'
     try {
       await this.#o.client.createEvent(namespace, { involvedObject, reason, message, type: 'Normal' })
     } catch (err) {

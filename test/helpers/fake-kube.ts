@@ -62,6 +62,9 @@ const KIND: Record<Resource, string> = { configmaps: 'ConfigMap', namespaces: 'N
 const API_VERSION: Record<Resource, string> = { configmaps: 'v1', namespaces: 'v1', rolebindings: RBAC_GV, events: 'v1' }
 const GROUP: Record<Resource, string> = { configmaps: '', namespaces: '', rolebindings: 'rbac.authorization.k8s.io', events: '' }
 
+/** Namespaces every kube-apiserver has from its start; the fake takes them as existing. */
+const BUILTIN_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease'])
+
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
@@ -221,7 +224,7 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
     const { resource, namespace } = r
     const kindPlural = resource
     const details = (name: string): Obj => ({ name, ...(GROUP[resource] !== '' ? { group: GROUP[resource] } : {}), kind: kindPlural })
-    const nsMissing = resource !== 'namespaces' && namespace !== '*' && !store.has(key('namespaces', '', namespace))
+    const nsMissing = resource !== 'namespaces' && namespace !== '*' && !BUILTIN_NAMESPACES.has(namespace) && !store.has(key('namespaces', '', namespace))
 
     if (method === 'GET' && isWatch) {
       if (r.name !== undefined) { send(res, 405, status(405, 'MethodNotAllowed', 'watch of a single object by path is not supported here; use fieldSelector')); return }
@@ -293,6 +296,15 @@ export async function startFakeKube (opts: FakeKubeOptions = {}): Promise<FakeKu
         const msg = `${KIND[resource]}${GROUP[resource] !== '' ? '.' + GROUP[resource] : ''} "${name}" is invalid: metadata.name: ${problem}`
         send(res, 422, status(422, 'Invalid', msg, { name, ...(GROUP[resource] !== '' ? { group: GROUP[resource] } : {}), kind: KIND[resource], causes: [{ reason: 'FieldValueInvalid', message: problem, field: 'metadata.name' }] }))
         return
+      }
+      if (resource === 'events') {
+        // kube-apiserver's ValidateEventCreate (events without eventTime): the involved object's
+        // namespace is the Event's; an empty one (a cluster-scoped object) only in `default`.
+        const involved = String(body?.involvedObject?.namespace ?? '')
+        if (involved === '' ? namespace !== 'default' : involved !== namespace) {
+          send(res, 422, status(422, 'Invalid', `Event "${name}" is invalid: involvedObject.namespace: Invalid value: "${involved}": does not match event.namespace`, { name, kind: KIND[resource] }))
+          return
+        }
       }
       if (resource === 'rolebindings') {
         const ref = body.roleRef

@@ -24,21 +24,30 @@ export interface TestWebhook {
 }
 
 /**
+ * Other TLS material than the test CA's (e.g. a real kube-apiserver's): the serving pair, the CA
+ * that the test's own client trusts and that --client-ca-file names (with `mtls`), and the client
+ * pair the test's client presents (with `clientCert` or `mtls`).
+ */
+export interface WebhookTls { certFile: string, keyFile: string, caFile: string, clientCertFile: string, clientKeyFile: string }
+
+/**
  * `clientCert`: present the test client certificate. `mtls`: also start with --client-ca-file (the
  * test CA), as kube-apiserver's webhook is run: reviews need the certificate, and /readyz shows
- * its details (Keystone's errors, the policy's source) only to such a client.
+ * its details (Keystone's errors, the policy's source) only to such a client. `tls`: use that
+ * material instead of the test CA's.
  */
-export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.ProcessEnv, clientCert?: boolean, mtls?: boolean } = {}): Promise<TestWebhook> {
+export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.ProcessEnv, clientCert?: boolean, mtls?: boolean, tls?: WebhookTls } = {}): Promise<TestWebhook> {
   const certs = testCerts()
+  const tls: WebhookTls = opts.tls ?? { certFile: certs.certFile, keyFile: certs.keyFile, caFile: certs.caFile, clientCertFile: certs.clientCertFile, clientKeyFile: certs.clientKeyFile }
   // The seed file exists only where the test Keystone was started: a caller that names its own
   // --keystone-url (a fake, or one never reached) must not need it.
   const ownKeystone = flags.includes('--keystone-url')
   const argv = [
     '--listen', '127.0.0.1:0',
-    '--tls-cert-file', certs.certFile,
-    '--tls-private-key-file', certs.keyFile,
+    '--tls-cert-file', tls.certFile,
+    '--tls-private-key-file', tls.keyFile,
     ...(ownKeystone ? [] : ['--keystone-url', loadSeed().auth_url]),
-    ...(opts.mtls === true ? ['--client-ca-file', certs.caFile] : []),
+    ...(opts.mtls === true ? ['--client-ca-file', tls.caFile] : []),
     ...flags
   ]
   const env = opts.env ?? {}
@@ -47,10 +56,10 @@ export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.P
   const sink = new Writable({ write (chunk, _enc, cb) { logs.push(...String(chunk).split('\n').filter(Boolean)); cb() } })
   const logger = createLogger({ level: options['log-level'], destination: sink })
   const server = await startServer(options, { env, logger })
-  const connect: Record<string, unknown> = { ca: certs.ca }
+  const connect: Record<string, unknown> = { ca: readFileSync(tls.caFile, 'utf8') }
   if (opts.clientCert === true || opts.mtls === true) {
-    connect.cert = readFileSync(certs.clientCertFile)
-    connect.key = readFileSync(certs.clientKeyFile)
+    connect.cert = readFileSync(tls.clientCertFile)
+    connect.key = readFileSync(tls.clientKeyFile)
   }
   const agent = new Agent({ connect })
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: any, text: string, headers: Record<string, string | string[] | undefined> }> => {

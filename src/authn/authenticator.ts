@@ -64,6 +64,8 @@ export interface AuthenticatorOptions {
   revalidateAfterMs?: number
   /** The result of a background re-validation: still valid, refused now (dropped), or Keystone could not say (kept). */
   onRevalidate?: (result: 'ok' | 'revoked' | 'error') => void
+  /** The clock of revalidateAfterMs (milliseconds), for tests that must not depend on timing. */
+  now?: () => number
 }
 
 interface Validated {
@@ -127,6 +129,7 @@ export class Authenticator {
       maxInflight: 0,
       revalidateAfterMs: 0,
       accessRules: {},
+      now: Date.now,
       ...opts
     }
     const max = Math.max(1, this.#o.cacheMax)
@@ -190,10 +193,10 @@ export class Authenticator {
       this.#o.onCache?.(cached.ok ? 'hit' : 'negative_hit')
       outcome = cached
       fromCache = true
-      if (cached.ok && this.#o.revalidateAfterMs > 0 && Date.now() - cached.v.checkedAt >= this.#o.revalidateAfterMs && !this.#inflight.has(key) && this.#limit.free) {
+      if (cached.ok && this.#o.revalidateAfterMs > 0 && this.#o.now() - cached.v.checkedAt >= this.#o.revalidateAfterMs && !this.#inflight.has(key) && this.#limit.free) {
         // Served as it is; Keystone is asked again off the hot path, once (checkedAt moves now),
         // and only in a free --keystone-max-inflight slot: with none free, a later use asks.
-        cached.v.checkedAt = Date.now()
+        cached.v.checkedAt = this.#o.now()
         void this.#revalidate(token, key)
       }
     } else {
@@ -286,7 +289,7 @@ export class Authenticator {
           // that Keystone accepts cannot reach Kubernetes.
           this.#o.logger.warn({ user: info.user.id, applicationCredential: info.applicationCredentialId }, `token refused: ${gate.reason}`)
           outcome = { ok: false, reason: gate.reason }
-        } else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules, checkedAt: Date.now() } : { info, groups: screened.groups, checkedAt: Date.now() } }
+        } else outcome = { ok: true, v: gate.rules !== undefined ? { info, groups: screened.groups, accessRules: gate.rules, checkedAt: this.#o.now() } : { info, groups: screened.groups, checkedAt: this.#o.now() } }
       }
     }
     if (outcome.ok && this.#recentRevocations.length > 0) {

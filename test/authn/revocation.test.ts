@@ -198,36 +198,41 @@ t.test('re-validation: a cached token used after revalidateAfterMs is served, an
     listUserGroups: async () => []
   } as unknown as KeystoneClient
   const results: string[] = []
-  const auth = new Authenticator({ keystone, logger, revalidateAfterMs: 40, onRevalidate: r => results.push(r) })
-  const settle = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve)) }
-  const wait = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+  // a clock of the test's own: a loaded machine may take longer than any interval between two calls
+  let clock = 1_000_000
+  const auth = new Authenticator({ keystone, logger, revalidateAfterMs: 40, onRevalidate: r => results.push(r), now: () => clock })
+  const settle = async (n: number): Promise<void> => {
+    for (let i = 0; i < 10_000 && results.length < n; i++) await new Promise(resolve => setImmediate(resolve))
+  }
   t.equal((await auth.authenticate('tok')).authenticated, true)
+  clock += 39
   t.equal((await auth.authenticate('tok')).authenticated, true)
   t.equal(calls, 1, 'within the interval: from the cache, no Keystone call')
 
-  await wait(50)
+  clock += 1
   roles = [{ id: 'r-reader', name: 'reader' }]
   const served = await auth.authenticate('tok')
   t.match(served, { authenticated: true, cached: true }, 'after the interval: still served from the cache at once')
-  await settle()
+  await settle(1)
   t.equal(calls, 2, 'and Keystone asked again in the background')
   t.same(results, ['ok'])
+  clock += 39
   const fresh = await auth.authenticate('tok')
   t.same(fresh.authenticated && fresh.user.extra['alpha.kubernetes.io/identity/roles'], ['reader'], 'the answer follows the roles Keystone has now')
   t.equal(calls, 2, 'one re-validation per interval, not one per review')
 
-  await wait(50)
+  clock += 40
   fail = true
   await auth.authenticate('tok')
-  await settle()
+  await settle(2)
   t.same(results, ['ok', 'error'])
   t.equal((await auth.authenticate('tok')).authenticated, true, 'Keystone unreachable: the cached answer stays (no valid token refused)')
 
-  await wait(50)
+  clock += 40
   fail = false
   valid = false
   t.equal((await auth.authenticate('tok')).authenticated, true, 'served once more while Keystone is asked')
-  await settle()
+  await settle(3)
   t.same(results, ['ok', 'error', 'revoked'])
   t.equal((await auth.authenticate('tok')).authenticated, false, 'Keystone refuses it now: dropped, and refused')
 })

@@ -145,7 +145,7 @@ fi
 if will_run image; then
   # runc, not crun (the podman package's default), which fails on a cgroup v1 host without
   # systemd; scripts/image/podman.sh names runc in its containers.conf
-  for c in podman buildah mmdebstrap runc; do need $c || missing+=($c); done
+  for c in podman buildah mmdebstrap runc; do need "$c" || missing+=("$c"); done
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"

@@ -39,7 +39,7 @@ SUITES=("deb http://deb.debian.org/debian bookworm main"
 # What Debian's slim images leave out (debuerreotype --slim); dpkg keeps the list in the image.
 SLIM=(/usr/share/doc/'*' /usr/share/groff/'*' /usr/share/info/'*' /usr/share/linda/'*'
       /usr/share/lintian/overrides/'*' /usr/share/locale/'*' /usr/share/man/'*')
-WORK= MOUNTED=
+WORK='' MOUNTED=''
 cleanup() {
   [ -z "$MOUNTED" ] || "${PODMAN[@]}" image unmount "$MOUNTED" >/dev/null 2>&1 || true
   [ -z "$WORK" ] || rm -rf "$WORK"
@@ -182,7 +182,7 @@ standin_arm64() {
   commit "$root" arm64 "$version" arm64
 }
 
-NODE_VERSION= NPM_VERSION=
+NODE_VERSION='' NPM_VERSION=''
 for arch in amd64 arm64; do   # amd64 first: the arm64 stand-in is made from it
   ref=BASE_$arch
   if [ "$MODE" = pull ]; then

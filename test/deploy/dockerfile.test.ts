@@ -1,10 +1,11 @@
 // The Dockerfile, without a container engine: a small interpreter runs its stages' steps (FROM,
 // WORKDIR, COPY [--from], RUN, ENV, USER, ENTRYPOINT) in temp directories standing for each
-// stage's filesystem, with the host's Node standing for the base image. Then the production
-// stage is checked as the image would run: production dependencies only, only the files it
-// needs, a numeric non-root USER, both binaries working as that user, and the server started
-// from the entrypoint answering /healthz (which needs fastify, pino, ... from node_modules: --help
-// alone loads none of them).
+// stage's filesystem, with the host's Node standing for the base image (FROM --platform is read
+// and otherwise ignored). Then the production stage is checked as the image would run:
+// production dependencies only and their SBOM, only the files it needs, no RUN (so that its
+// arm64 image needs no emulation), a numeric non-root USER, both binaries working as that user,
+// and the server started from the entrypoint answering /healthz (which needs fastify, pino, ...
+// from node_modules: --help alone loads none of them). test/image/ builds and runs the real image.
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, chmodSync, statSync } from 'node:fs'
@@ -35,7 +36,7 @@ function parseDockerfile (src: string): Instr[] {
   return out
 }
 
-interface Stage { name: string, root: string, workdir: string, env: Record<string, string>, user?: string, entrypoint?: string[], base: string }
+interface Stage { name: string, root: string, workdir: string, env: Record<string, string>, user?: string, entrypoint?: string[], base: string, platform: string, runs: number }
 
 /** .dockerignore as this project writes it: `*` then `!name` / `!dir/**` exceptions. */
 function contextAllows (path: string): boolean {
@@ -76,20 +77,22 @@ function execute (instrs: Instr[]): void {
     const where = `Dockerfile:${ins.line} ${ins.op}`
     switch (ins.op) {
       case 'ARG': {
+        // a global ARG's default may name an earlier one (ARG RUNTIME_IMAGE=${NODE_IMAGE});
+        // a stage's ARG (NODE_EXTRA_CA_CERTS, set only by scripts/image/build.sh) stays unset
         const [k, v] = ins.args.split('=')
-        if (cur === undefined) globalArgs = { ...globalArgs, [k as string]: v ?? '' }
+        if (cur === undefined) globalArgs = { ...globalArgs, [k as string]: (v ?? '').replace(/\$\{(\w+)\}/g, (_, a) => globalArgs[a] ?? '') }
         break
       }
       case 'FROM': {
-        const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args)
+        const m = /^(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args)
         if (m === null) throw new Error(`${where}: cannot parse`)
-        const image = (m[1] as string).replace(/\$\{(\w+)\}/g, (_, k) => globalArgs[k] ?? '')
-        const name = m[2] ?? `stage${stages.length}`
+        const image = (m[2] as string).replace(/\$\{(\w+)\}/g, (_, k) => globalArgs[k] ?? '')
+        const name = m[3] ?? `stage${stages.length}`
         const root = join(workspace, name)
         mkdirSync(root, { recursive: true })
         const parent = stages.find(s => s.name === image)
         if (parent !== undefined) cpSync(parent.root, root, { recursive: true })
-        cur = { name, root, workdir: parent?.workdir ?? '/', env: { ...(parent?.env ?? {}) }, base: parent?.base ?? image }
+        cur = { name, root, workdir: parent?.workdir ?? '/', env: { ...(parent?.env ?? {}) }, base: parent?.base ?? image, platform: m[1] ?? '', runs: 0 }
         stages.push(cur)
         break
       }
@@ -139,6 +142,7 @@ function execute (instrs: Instr[]): void {
         env.PATH = process.env.PATH
         const r = spawnSync('sh', ['-c', cmd], { cwd: join(cur.root, cur.workdir), env, encoding: 'utf8', timeout: 400_000 })
         runLog.push(`${where}: ${cmd} -> ${String(r.status)}`)
+        cur.runs++
         if (r.status !== 0) throw new Error(`${where}: ${cmd} failed (${String(r.status)}): ${r.stderr.slice(-2000)}`)
         break
       }
@@ -154,6 +158,12 @@ function execute (instrs: Instr[]): void {
         throw new Error(`${where}: not emulated`)
     }
   }
+}
+
+/** name@version of every package in a node_modules tree, from npm's hidden lockfile. */
+function installedPackages (nm: string): string[] {
+  const lock = JSON.parse(readFileSync(join(nm, '.package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> }
+  return Object.entries(lock.packages).filter(([path]) => path.startsWith('node_modules/')).map(([path, p]) => `${path.replace(/^.*node_modules\//, '')}@${p.version}`).sort()
 }
 
 execute(parseDockerfile(text))
@@ -176,8 +186,14 @@ t.test('the stages build: base image, stage order, production stage last', async
   t.comment(runLog.join('\n'))
 })
 
+t.test('release shape: the app is built on the build platform, the final stage runs nothing', async t => {
+  for (const s of stages.slice(0, -1)) t.equal(s.platform, '$BUILDPLATFORM', `stage ${s.name} runs on the build machine's platform`)
+  t.equal(prod.platform, '$TARGETPLATFORM', 'the final stage is of the target platform')
+  t.equal(prod.runs, 0, 'no RUN in the final stage: an arm64 image needs no emulation')
+})
+
 t.test('production stage: only what it needs, production dependencies only', async t => {
-  t.same(readdirSync(app).sort(), ['bin', 'config', 'dist', 'node_modules', 'package.json'], 'no sources, tests or lockfile tools in the image')
+  t.same(readdirSync(app).sort(), ['bin', 'config', 'dist', 'node_modules', 'package.json', 'sbom.cdx.json'], 'no sources, tests or lockfile tools in the image')
   const nm = join(app, 'node_modules')
   for (const dep of Object.keys(pkg.dependencies)) t.ok(existsSync(join(nm, dep, 'package.json')), `dependency ${dep} present`)
   // a devDependency that the production tree also needs (semver, under fastify) is not dev-only:
@@ -190,6 +206,18 @@ t.test('production stage: only what it needs, production dependencies only', asy
   t.notOk(existsSync(join(nm, '.bin', 'tsc')), 'no TypeScript compiler')
   t.ok(existsSync(join(app, 'dist/cli/k8s-keystone-auth.js')))
   t.ok(existsSync(join(app, 'dist/cli/client-keystone-auth.js')))
+  t.same(readFileSync(join(app, 'package.json'), 'utf8'), readFileSync(join(ROOT, 'package.json'), 'utf8'), 'package.json as in the repository (the SBOM stage edits only its own copy)')
+})
+
+t.test('the SBOM: CycloneDX, the package and exactly the installed packages', async t => {
+  const sbom = JSON.parse(readFileSync(join(app, 'sbom.cdx.json'), 'utf8'))
+  t.equal(sbom.bomFormat, 'CycloneDX')
+  t.match(sbom.metadata.component, { name: pkg.name, version: pkg.version, type: 'application' })
+  const installed = installedPackages(join(app, 'node_modules'))
+  const listed = (sbom.components as Array<{ name: string, group?: string, version: string }>)
+    .map(c => `${c.group !== undefined && c.group !== '' ? `${c.group}/` : ''}${c.name}@${c.version}`).sort()
+  t.same(listed, installed, 'one component per installed package, none more')
+  for (const dep of Object.keys(pkg.dependencies)) t.ok(listed.some(c => c.startsWith(`${dep}@`)), `lists ${dep}`)
 })
 
 t.test('USER is numeric and not root; ENTRYPOINT is the server binary', async t => {

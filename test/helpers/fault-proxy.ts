@@ -8,6 +8,8 @@
 //   status        answer `code` itself (Keystone-style JSON error body), Keystone never sees it
 //   reset         send a TCP RST on the client connection (socket.resetAndDestroy)
 //   blackhole     keep the connection open and never answer
+//   hold          keep the request until release() passes it on (a Keystone call held in flight
+//                 for as long as a test needs, without timing)
 //
 // When the upstream refuses (Keystone killed), the proxy resets the client connection: what an L4
 // load balancer in front of a dead backend does.
@@ -20,6 +22,7 @@ export type Fault =
   | { mode: 'status', code: number }
   | { mode: 'reset' }
   | { mode: 'blackhole' }
+  | { mode: 'hold' }
 
 export interface FaultProxy {
   /** Base URL of the proxy with the upstream's path, e.g. http://127.0.0.1:40123/v3 */
@@ -28,11 +31,15 @@ export interface FaultProxy {
   set: (fault: Fault) => void
   readonly fault: Fault
   /** Requests seen, by what happened to them. */
-  counts: Record<'passed' | 'delayed' | 'status' | 'reset' | 'blackholed' | 'upstreamError', number>
+  counts: Record<'passed' | 'delayed' | 'status' | 'reset' | 'blackholed' | 'held' | 'upstreamError', number>
   /** Every token that crossed the proxy (X-Auth-Token / X-Subject-Token, both ways), for leak checks. */
   tokens: Set<string>
   /** Requests currently held by the blackhole. */
   readonly held: number
+  /** Method and path of the requests the hold mode keeps, in arrival order. */
+  readonly holding: string[]
+  /** Switches to pass and forwards every request the hold mode kept. */
+  release: () => void
   close: () => Promise<void>
 }
 
@@ -40,7 +47,8 @@ export async function startFaultProxy (upstream: string): Promise<FaultProxy> {
   const up = new URL(upstream)
   if (up.hostname !== '127.0.0.1' && up.hostname !== 'localhost') throw new Error(`fault proxy: upstream must be on loopback, got ${up.hostname}`)
   let fault: Fault = { mode: 'pass' }
-  const counts: FaultProxy['counts'] = { passed: 0, delayed: 0, status: 0, reset: 0, blackholed: 0, upstreamError: 0 }
+  const counts: FaultProxy['counts'] = { passed: 0, delayed: 0, status: 0, reset: 0, blackholed: 0, held: 0, upstreamError: 0 }
+  const holding: Array<{ what: string, forward: () => void }> = []
   const sockets = new Set<Socket>()
   const held = new Set<ServerResponse>()
   const timers = new Set<NodeJS.Timeout>()
@@ -110,6 +118,10 @@ export async function startFaultProxy (upstream: string): Promise<FaultProxy> {
           counts.blackholed++
           held.add(res)
           res.on('close', () => held.delete(res))
+          return
+        case 'hold':
+          counts.held++
+          holding.push({ what: `${req.method ?? ''} ${req.url ?? ''}`, forward: () => { if (!req.socket.destroyed) forward(req, res, body) } })
       }
     })
   })
@@ -131,7 +143,12 @@ export async function startFaultProxy (upstream: string): Promise<FaultProxy> {
     tokens,
     get fault () { return fault },
     get held () { return held.size },
+    get holding () { return holding.map(h => h.what) },
     set: f => { fault = f },
+    release: () => {
+      fault = { mode: 'pass' }
+      for (const h of holding.splice(0)) h.forward()
+    },
     close: async () => {
       for (const t of timers) clearTimeout(t)
       for (const s of sockets) s.destroy()

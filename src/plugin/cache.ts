@@ -93,7 +93,9 @@ export class TokenCache {
     try {
       st = statSync(this.dir)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+      // ENOTDIR: a file where a parent directory should be; the directory does not exist either
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false
       throw err
     }
     checkCacheDir(this.dir, st, process.platform === 'win32' ? undefined : process.getuid?.())

@@ -1,5 +1,6 @@
 import { ERR, KsaError, errorMessage } from '../errors.js'
 import { fromCache, serve, sleep, store, usable, type GetTokenOptions, type TokenResult } from './cached-token.js'
+import { CacheDirError } from './cache.js'
 import { login } from './login.js'
 import { cacheKey, hintFor, methodOf, missingSettings, normalizeAuthUrl, type Field, type Settings } from './settings.js'
 
@@ -75,7 +76,7 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
     return await getWebssoToken(opts, authUrl)
   }
 
-  const cache = opts.cache
+  let cache = opts.cache
   const key = cache !== undefined ? cacheKey(s) : ''
   if (cache !== undefined) {
     const hit = await fromCache(cache, key, authUrl, opts)
@@ -89,15 +90,24 @@ export async function getToken (opts: GetTokenOptions): Promise<TokenResult> {
       // the time a login may take, so that a stuck process cannot block kubectl for good.
       const deadline = now() + opts.timeoutMs + 5000
       for (;;) {
-        release = cache.tryLock(key)
+        try {
+          release = cache.tryLock(key)
+        } catch (err) {
+          // An unsafe directory stays an error (it would hold tokens); one that cannot be made or
+          // written (a read-only root, as in the container image) only costs the cache.
+          if (err instanceof CacheDirError) throw err
+          process.stderr.write(`client-keystone-auth: warning: token cache in ${cache.dir} not usable (${errorMessage(err)}); logging in without it\n`)
+          cache = undefined
+          break
+        }
         if (release !== undefined) break
         if (now() > deadline) break
         await sleep(50)
         const e = cache.read(key)
         if (usable(e, authUrl, now(), opts.marginMs)) return serve(cache, key, e, opts)
       }
-      const e = cache.read(key)
-      if (usable(e, authUrl, now(), opts.marginMs)) {
+      const e = cache?.read(key)
+      if (cache !== undefined && usable(e, authUrl, now(), opts.marginMs)) {
         const hit = await fromCache(cache, key, authUrl, opts)
         if (hit !== undefined) return hit
       }

@@ -43,6 +43,18 @@ t.test('application credential by name, user and domain', async t => {
   t.match(wrong.stderr, `rejected application credential ${appCred.name} of user demo in domain Default: wrong secret`)
 })
 
+t.test('a cache directory that cannot be made (a read-only root, as in the container image): a warning, and the login still works', async t => {
+  const sb = sandbox()
+  // a regular file where the cache's parent should be: mkdir fails whoever runs (root included)
+  writeFileSync(join(sb.dir, 'not-a-dir'), '')
+  const env = { ...sb.env, XDG_CACHE_HOME: join(sb.dir, 'not-a-dir', 'cache'), OS_AUTH_URL: seed.auth_url, OS_USERNAME: 'demo', OS_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'demo', OS_PASSWORD: demo.password }
+  const r = await plugin([], env)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /warning: token cache in .*not-a-dir.* not usable \(.*ENOTDIR.*\); logging in without it/)
+  const info = await client.validateToken(JSON.parse(r.stdout).status.token)
+  t.equal(info?.user.name, 'demo', 'the token printed is one Keystone knows')
+})
+
 t.test('an existing token (OS_TOKEN) exchanged for a project-scoped one', async t => {
   const unscoped = await passwordToken(seed, 'demo', 'unscoped')
   const env = { ...sandbox().env, OS_AUTH_URL: seed.auth_url, OS_TOKEN: unscoped, OS_PROJECT_NAME: 'demo', OS_PROJECT_DOMAIN_NAME: 'Default' }

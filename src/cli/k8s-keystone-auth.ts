@@ -85,6 +85,10 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
   if (ignored.length > 0 && !workers.isClusterWorker()) {
     logger.warn({ flags: ignored }, `klog flags accepted and ignored: ${ignored.join(' ')} (logs are JSON lines on stderr; --log-level or --v sets the level)`)
   }
+  if (opts['listen-reuse-port'] && !workers.isClusterWorker()) {
+    const { reusePortSupported, reusePortUnsupportedMessage } = await import('../server/start/listen.js')
+    if (!reusePortSupported()) logger.warn({ node: process.versions.node }, reusePortUnsupportedMessage())
+  }
   const count = workers.workerCount(opts.workers)
   if (count > 1 && !workers.isClusterWorker()) {
     return await workers.runPrimary({ workers: count, logger, shutdownGraceMs: opts['shutdown-grace'] })
@@ -100,7 +104,10 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     workers.leaveCluster(1)
     return 1
   }
-  if (workers.isClusterWorker()) workers.shareWorkerMetrics(server.metrics.registry)
+  if (workers.isClusterWorker()) {
+    workers.shareWorkerMetrics(server.metrics.registry)
+    workers.announceListening(server.address)
+  }
 
   const code = await new Promise<number>(resolve => {
     let stopping = false

@@ -33,6 +33,7 @@ const ms = (max: number) => z.number().int().min(0).max(max)
 // key with a default there is required here.
 export const ServerOptions = z.object({
   listen,
+  'listen-reuse-port': z.boolean(),
   'tls-cert-file': z.string({ error: 'is required (or TLS_CERT_FILE)' }).min(1),
   'tls-private-key-file': z.string({ error: 'is required (or TLS_PRIVATE_KEY_FILE)' }).min(1),
   'client-ca-file': z.string().min(1).optional(),

@@ -17,6 +17,7 @@ import { accessReviewer, tokenReviewer } from '../http/reviews.js'
 import { Metrics } from '../operations/metrics.js'
 import { KeystoneHealth, Readiness } from '../operations/readiness.js'
 import { httpsOptions, watchTlsFiles } from './tls.js'
+import { useReusePort } from './listen.js'
 import type { Server as TlsServer } from 'node:tls'
 import { startPolicy } from './policy.js'
 import type { UserInfo } from '../../identity.js'
@@ -28,6 +29,8 @@ import { Syncer } from '../../sync/syncer.js'
 export interface RunningServer {
   app: FastifyInstance
   url: string
+  /** The review listener's address as bound (the port when --listen asked for 0). */
+  address: { host: string, port: number }
   metrics: Metrics
   authenticator: Authenticator
   keystone: KeystoneClient
@@ -246,18 +249,25 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   })
   const stopTlsWatch = watchTlsFiles(app.server as unknown as TlsServer, tlsFiles, logger)
 
-  const { host, port } = parseListen(opts.listen) as { host: string, port: number }
-  await app.listen({ host, port })
-  const addr = app.server.address()
-  const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port
-  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  const url = `https://${shownHost}:${boundPort}`
+  /** Listens with SO_REUSEPORT where useReusePort allows, and says where. */
+  const listen = async (server: FastifyInstance, address: string): Promise<{ host: string, port: number, url: string, reusePort: boolean }> => {
+    const { host, port } = parseListen(address) as { host: string, port: number }
+    const reusePort = useReusePort(opts['listen-reuse-port'], port)
+    await server.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) })
+    const addr = server.server.address()
+    const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port
+    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+    return { host, port: boundPort, url: `https://${shownHost}:${boundPort}`, reusePort }
+  }
+  const main = await listen(app, opts.listen)
+  const { host, url } = main
+  const boundPort = main.port
   health.start(async () => { await keystone.probe() })
   revocations?.start()
   reconciler?.start()
   // Not awaited: a slow Keystone must not hold the start; it only ever logs.
   void warnOnSharedUsernames({ keystone, serviceToken, usernameFormat: opts['username-format'], logger })
-  logger.info({ listen: `${host}:${boundPort}`, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
+  logger.info({ listen: `${host}:${boundPort}`, reusePort: main.reusePort, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
 
   let closing: Promise<void> | undefined
   const close = async (): Promise<void> => {
@@ -275,5 +285,5 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     })()
     await closing
   }
-  return { app, url, metrics, authenticator, keystone, close }
+  return { app, url, address: { host, port: boundPort }, metrics, authenticator, keystone, close }
 }

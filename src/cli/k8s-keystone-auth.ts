@@ -115,10 +115,11 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
       if (stopping) return
       stopping = true
       logger.info({ signal }, 'shutting down')
+      // close() bounds its drain by --shutdown-grace itself; this is for a teardown that hangs.
       const force = setTimeout(() => {
-        logger.warn('shutdown grace period over; exiting')
+        logger.warn('shutdown did not finish within --shutdown-grace; exiting')
         resolve(0)
-      }, opts['shutdown-grace'])
+      }, opts['shutdown-grace'] + 3000)
       force.unref()
       server.close().then(() => { clearTimeout(force); resolve(0) }, err => {
         logger.error({ err: errorMessage(err) }, 'error during shutdown')

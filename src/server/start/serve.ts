@@ -13,6 +13,7 @@ import { normalizeKeystoneUrl } from '../../keystone/auth-request.js'
 import { proxyFor, shownProxy } from '../../keystone/proxy.js'
 import { ServiceToken } from '../../keystone/service-token.js'
 import { buildApp } from '../http/app.js'
+import { Drain } from '../http/drain.js'
 import { accessReviewer, tokenReviewer } from '../http/reviews.js'
 import { Metrics } from '../operations/metrics.js'
 import { KeystoneHealth, Readiness } from '../operations/readiness.js'
@@ -220,8 +221,10 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     keyFile: opts['tls-private-key-file'],
     ...(opts['client-ca-file'] !== undefined ? { clientCaFile: opts['client-ca-file'] } : {})
   }
+  const drain = new Drain()
   const app = buildApp({
     logger,
+    drain,
     tokenReviewer: tokenReviewer({
       authenticator,
       // Sync finishes before the review is answered, so the user's first request finds its
@@ -276,6 +279,11 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       health.stop()
       revocations?.stop()
       reconciler?.stop()
+      const graceMs = opts['shutdown-grace']
+      logger.info({ graceMs }, 'draining: no new connections; open ones are answered with Connection: close')
+      const drained = await drain.run(graceMs)
+      if (drained.cut > 0) logger.warn({ connections: drained.cut, graceMs }, 'shutdown grace period over; closing the connections still open')
+      else logger.info({ ms: drained.ms }, 'drained: every connection closed')
       stopTlsWatch()
       policy.close()
       syncSource.close()

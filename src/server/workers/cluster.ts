@@ -70,7 +70,7 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
         w.process.kill('SIGKILL')
       }
       finish(1)
-    }, opts.shutdownGraceMs + 5000)
+    }, opts.shutdownGraceMs + 8000)
     const done = (): void => { if (slots.size === 0) { clearTimeout(force); finish(code) } }
     cluster.on('exit', done)
     done()

@@ -14,6 +14,7 @@ import { proxyFor, shownProxy } from '../../keystone/proxy.js'
 import { ServiceToken } from '../../keystone/service-token.js'
 import { buildApp } from '../http/app.js'
 import { Drain } from '../http/drain.js'
+import { buildMetricsApp } from '../http/metrics-app.js'
 import { accessReviewer, tokenReviewer } from '../http/reviews.js'
 import { Metrics } from '../operations/metrics.js'
 import { KeystoneHealth, Readiness } from '../operations/readiness.js'
@@ -32,6 +33,8 @@ export interface RunningServer {
   url: string
   /** The review listener's address as bound (the port when --listen asked for 0). */
   address: { host: string, port: number }
+  /** With --metrics-listen. */
+  metricsUrl?: string
   metrics: Metrics
   authenticator: Authenticator
   keystone: KeystoneClient
@@ -252,6 +255,14 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   })
   const stopTlsWatch = watchTlsFiles(app.server as unknown as TlsServer, tlsFiles, logger)
 
+  // --metrics-listen: /metrics and /healthz for Prometheus, with the serving certificate and no
+  // client certificate (so its TLS material leaves the client CA out).
+  const metricsFiles = { certFile: tlsFiles.certFile, keyFile: tlsFiles.keyFile }
+  const metricsApp = opts['metrics-listen'] !== undefined
+    ? buildMetricsApp({ logger, metrics, https: httpsOptions(metricsFiles) })
+    : undefined
+  const stopMetricsTlsWatch = metricsApp !== undefined ? watchTlsFiles(metricsApp.server as unknown as TlsServer, metricsFiles, logger) : () => {}
+
   /** Listens with SO_REUSEPORT where useReusePort allows, and says where. */
   const listen = async (server: FastifyInstance, address: string): Promise<{ host: string, port: number, url: string, reusePort: boolean }> => {
     const { host, port } = parseListen(address) as { host: string, port: number }
@@ -265,6 +276,17 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   const main = await listen(app, opts.listen)
   const { host, url } = main
   const boundPort = main.port
+  let metricsUrl: string | undefined
+  if (metricsApp !== undefined) {
+    try {
+      const m = await listen(metricsApp, opts['metrics-listen'] as string)
+      metricsUrl = m.url
+      logger.info({ metricsListen: `${m.host}:${m.port}`, reusePort: m.reusePort }, 'metrics listener: /metrics and /healthz only')
+    } catch (err) {
+      await app.close()
+      throw new ConfigError(`--metrics-listen ${opts['metrics-listen'] as string}: ${errorMessage(err)}`)
+    }
+  }
   health.start(async () => { await keystone.probe() })
   revocations?.start()
   reconciler?.start()
@@ -279,19 +301,23 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       health.stop()
       revocations?.stop()
       reconciler?.stop()
+      // Scrapes are not reviews: the metrics listener just closes.
+      const metricsClosed = metricsApp?.close()
       const graceMs = opts['shutdown-grace']
       logger.info({ graceMs }, 'draining: no new connections; open ones are answered with Connection: close')
       const drained = await drain.run(graceMs)
       if (drained.cut > 0) logger.warn({ connections: drained.cut, graceMs }, 'shutdown grace period over; closing the connections still open')
       else logger.info({ ms: drained.ms }, 'drained: every connection closed')
       stopTlsWatch()
+      stopMetricsTlsWatch()
       policy.close()
       syncSource.close()
       await app.close()
+      await metricsClosed
       await keystone.close()
       await kube?.close()
     })()
     await closing
   }
-  return { app, url, address: { host, port: boundPort }, metrics, authenticator, keystone, close }
+  return { app, url, address: { host, port: boundPort }, ...(metricsUrl !== undefined ? { metricsUrl } : {}), metrics, authenticator, keystone, close }
 }

@@ -283,6 +283,8 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       metricsUrl = m.url
       logger.info({ metricsListen: `${m.host}:${m.port}`, reusePort: m.reusePort }, 'metrics listener: /metrics and /healthz only')
     } catch (err) {
+      stopTlsWatch()
+      stopMetricsTlsWatch()
       await app.close()
       throw new ConfigError(`--metrics-listen ${opts['metrics-listen'] as string}: ${errorMessage(err)}`)
     }

@@ -85,6 +85,10 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
   if (ignored.length > 0 && !workers.isClusterWorker()) {
     logger.warn({ flags: ignored }, `klog flags accepted and ignored: ${ignored.join(' ')} (logs are JSON lines on stderr; --log-level or --v sets the level)`)
   }
+  if (opts['listen-reuse-port'] && !workers.isClusterWorker()) {
+    const { reusePortSupported, reusePortUnsupportedMessage } = await import('../server/start/listen.js')
+    if (!reusePortSupported()) logger.warn({ node: process.versions.node }, reusePortUnsupportedMessage())
+  }
   const count = workers.workerCount(opts.workers)
   if (count > 1 && !workers.isClusterWorker()) {
     return await workers.runPrimary({ workers: count, logger, shutdownGraceMs: opts['shutdown-grace'] })
@@ -100,7 +104,10 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
     workers.leaveCluster(1)
     return 1
   }
-  if (workers.isClusterWorker()) workers.shareWorkerMetrics(server.metrics.registry)
+  if (workers.isClusterWorker()) {
+    workers.shareWorkerMetrics(server.metrics.registry)
+    workers.announceListening(server.address)
+  }
 
   const code = await new Promise<number>(resolve => {
     let stopping = false
@@ -108,10 +115,11 @@ export async function main (args: string[], env: NodeJS.ProcessEnv, io: Io): Pro
       if (stopping) return
       stopping = true
       logger.info({ signal }, 'shutting down')
+      // close() bounds its drain by --shutdown-grace itself; this is for a teardown that hangs.
       const force = setTimeout(() => {
-        logger.warn('shutdown grace period over; exiting')
+        logger.warn('shutdown did not finish within --shutdown-grace; exiting')
         resolve(0)
-      }, opts['shutdown-grace'])
+      }, opts['shutdown-grace'] + 3000)
       force.unref()
       server.close().then(() => { clearTimeout(force); resolve(0) }, err => {
         logger.error({ err: errorMessage(err) }, 'error during shutdown')

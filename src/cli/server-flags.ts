@@ -40,6 +40,8 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: 'max-request-bytes', type: 'int', env: ['KEYSTONE_MAX_REQUEST_BYTES'], default: '262144', help: 'Largest review body accepted' },
   { name: 'max-connections', type: 'int', env: ['KEYSTONE_MAX_CONNECTIONS'], default: '1024', help: 'Open client connections at most (per worker process); more are closed on arrival; 0 = no bound' },
   { name: 'shutdown-grace', type: 'duration', default: '10s', help: 'On SIGTERM, how long in-flight reviews may take before connections are closed' },
+  { name: 'listen-reuse-port', type: 'bool', default: 'true', help: 'Not Go: bind --listen and --metrics-listen with SO_REUSEPORT, so that a new server (a DaemonSet surge pod) can listen on the same port before this one stops; needs Node 22.12+/23.1+ on Linux (without it a line says so and the port is bound alone); =false: a second server gets EADDRINUSE' },
+  { name: 'metrics-listen', type: 'string', help: 'Not Go: a second HTTPS listener, <address>:<port>, serving only /metrics and /healthz (serving certificate, no client certificate), e.g. for Prometheus to scrape the node while reviews stay on 127.0.0.1; off when unset' },
   { name: 'workers', type: 'int', env: ['KEYSTONE_WORKERS'], default: '1', help: 'Worker processes sharing the port (node:cluster), each with its own caches; 0 = one per CPU core' },
   { name: 'log-level', type: 'string', env: ['LOG_LEVEL'], default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   // Go's klog verbosity (-v, --v), with --log-level at its default: --v>=4 means debug, --v>=6 trace.

@@ -33,6 +33,8 @@ const ms = (max: number) => z.number().int().min(0).max(max)
 // key with a default there is required here.
 export const ServerOptions = z.object({
   listen,
+  'listen-reuse-port': z.boolean(),
+  'metrics-listen': listen.optional(),
   'tls-cert-file': z.string({ error: 'is required (or TLS_CERT_FILE)' }).min(1),
   'tls-private-key-file': z.string({ error: 'is required (or TLS_PRIVATE_KEY_FILE)' }).min(1),
   'client-ca-file': z.string().min(1).optional(),
@@ -80,6 +82,13 @@ export const ServerOptions = z.object({
   const hasSecret = o['service-credential-secret'] !== undefined || o['service-credential-secret-file'] !== undefined
   if ((o['service-credential-id'] !== undefined) !== hasSecret) {
     ctx.addIssue({ code: 'custom', path: ['service-credential-id'], message: 'service mode needs both --service-credential-id and its secret (--service-credential-secret-file or KEYSTONE_SERVICE_CREDENTIAL_SECRET)' })
+  }
+  const metrics = o['metrics-listen'] !== undefined ? parseListen(o['metrics-listen']) : null
+  const reviews = parseListen(o.listen)
+  if (metrics !== null && metrics.port !== 0 && metrics.port === reviews?.port) {
+    // With SO_REUSEPORT both would join one port group (and a specific address wins over a
+    // wildcard one): reviews would land on the metrics listener, which has no review routes.
+    ctx.addIssue({ code: 'custom', path: ['metrics-listen'], message: `must use another port than --listen (${o.listen})` })
   }
   if (o['access-rules-enforce'] && o['access-rules-service-type'] === undefined) {
     ctx.addIssue({ code: 'custom', path: ['access-rules-enforce'], message: 'needs --access-rules-service-type (the service type the credentials\' rules name)' })

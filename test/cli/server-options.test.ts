@@ -44,3 +44,15 @@ t.test('a bad value is one line naming where it came from', async t => {
   t.throws(() => serverOptionsFrom(parseFlags(SERVER_FLAGS, REQUIRED, { KEYSTONE_USERNAME_FORMAT: 'email' })), /env KEYSTONE_USERNAME_FORMAT: must be one of name, domain\/name/)
   t.throws(() => serverOptionsFrom(parseFlags(SERVER_FLAGS, ['--tls-cert-file', 'c.pem', '--tls-private-key-file', 'k.pem'])), /--keystone-url: is required/)
 })
+
+t.test('--listen-reuse-port and --metrics-listen: SO_REUSEPORT by default, metrics off unless set, on another port', async t => {
+  const o = serverOptionsFrom(parseFlags(SERVER_FLAGS, REQUIRED))
+  t.equal(o['listen-reuse-port'], true, 'on by default (where Node has it)')
+  t.equal(o['metrics-listen'], undefined, 'no second listener unless asked: drop-in for the Go binary')
+  t.equal(serverOptionsFrom(parseFlags(SERVER_FLAGS, [...REQUIRED, '--listen-reuse-port=false']))['listen-reuse-port'], false)
+  t.equal(serverOptionsFrom(parseFlags(SERVER_FLAGS, [...REQUIRED, '--metrics-listen', '0.0.0.0:8444']))['metrics-listen'], '0.0.0.0:8444')
+  t.throws(() => serverOptionsFrom(parseFlags(SERVER_FLAGS, [...REQUIRED, '--metrics-listen', 'nope'])), /--metrics-listen: expected <host>:<port>/)
+  // One port for both would put them in one SO_REUSEPORT group: reviews would reach the metrics listener.
+  t.throws(() => serverOptionsFrom(parseFlags(SERVER_FLAGS, [...REQUIRED, '--listen', '127.0.0.1:8443', '--metrics-listen', '0.0.0.0:8443'])), /--metrics-listen: must use another port than --listen/)
+  t.doesNotThrow(() => serverOptionsFrom(parseFlags(SERVER_FLAGS, [...REQUIRED, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])), 'port 0 twice: two ports')
+})

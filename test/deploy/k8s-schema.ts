@@ -15,6 +15,7 @@ const SCHEMAS: Record<string, string> = {
   'v1/Secret': 'IoK8sApiCoreV1Secret',
   'v1/Service': 'IoK8sApiCoreV1Service',
   'v1/ServiceAccount': 'IoK8sApiCoreV1ServiceAccount',
+  'apps/v1/DaemonSet': 'IoK8sApiAppsV1DaemonSet',
   'apps/v1/Deployment': 'IoK8sApiAppsV1Deployment',
   'policy/v1/PodDisruptionBudget': 'IoK8sApiPolicyV1PodDisruptionBudget',
   'rbac.authorization.k8s.io/v1/Role': 'IoK8sApiRbacV1Role',

@@ -1,9 +1,10 @@
-// deploy/: `kubectl kustomize deploy/` builds (offline, kubectl v1.32), every object it emits and
+// deploy/ (unit tier: offline, no server; the probes against a running server are in
+// manifest-probes.test.ts): `kubectl kustomize deploy/` builds (offline, kubectl v1.32), every object it emits and
 // the static pod validate against the Kubernetes schemas (strict about field names), and the
 // pieces fit together: names, selectors, ports, the TLS Secret, ConfigMaps and RBAC, and the
 // security and placement settings the operator guide promises.
-// Every variant (the base, with cert-manager, with the optional Service, the static pod) listens
-// on 127.0.0.1 with hostNetwork and requires kube-apiserver's client certificate (--client-ca-file
+// Every variant (the base, with cert-manager, with the optional Service or metrics listener, the
+// static pod) listens on 127.0.0.1 with hostNetwork and requires kube-apiserver's client certificate (--client-ca-file
 // from a mounted Secret or hostPath); its probes reach paths that need no client certificate.
 // (Security review, finding 3: the Deployment used to listen on 0.0.0.0 behind a Service, without
 // client certificates: any pod could use it as a token oracle.)
@@ -21,10 +22,6 @@ import { DEFAULT_WEBHOOK_URL } from '../../src/config/apiserver-config.js'
 import { parseFlags } from '../../src/config/flags.js'
 import { SERVER_FLAGS } from '../../src/cli/server-flags.js'
 import { serverOptionsFrom } from '../../src/cli/k8s-keystone-auth.js'
-import { createLogger } from '../../src/log.js'
-import { startServer } from '../../src/server/start/serve.js'
-import { testCerts } from '../helpers/certs.js'
-import { Agent, request } from 'undici'
 
 const exec = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -54,9 +51,9 @@ const flagValue = (c: any, name: string, env: string): string | undefined =>
   (c.args ?? []).find((a: string) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ??
   (c.env ?? []).find((e: any) => e.name === env)?.value
 
-/** --client-ca-file of a pod (Deployment or Pod), and the read-only volume it is on. */
+/** --client-ca-file of a pod (DaemonSet or Pod), and the read-only volume it is on. */
 function clientCaFileOf (obj: any): { path: string, volume: any } {
-  const pod = obj.kind === 'Deployment' ? obj.spec.template.spec : obj.spec
+  const pod = obj.kind === 'DaemonSet' ? obj.spec.template.spec : obj.spec
   const c = pod.containers[0]
   const path = flagValue(c, 'client-ca-file', 'TLS_CLIENT_CA_FILE')
   if (path === undefined) throw new Error(`${obj.kind}/${obj.metadata.name}: no --client-ca-file`)
@@ -85,8 +82,8 @@ async function overlay (components: string[]): Promise<any[]> {
 t.test('kubectl kustomize deploy/ builds, and every object validates against the Kubernetes schemas', async t => {
   const docs = await kustomize(DEPLOY)
   const kinds = docs.map(d => d.kind).sort()
-  t.same(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'Deployment', 'PodDisruptionBudget',
-    'Role', 'RoleBinding', 'ServiceAccount'].sort(), 'the base holds exactly these objects (no Service: only kube-apiserver on the node calls it)')
+  t.same(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'DaemonSet',
+    'Role', 'RoleBinding', 'ServiceAccount'].sort(), 'the base holds exactly these objects (no Service: only kube-apiserver on the node calls it; no PDB: see daemonset.yaml)')
   for (const d of docs) {
     t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
     t.equal(d.metadata.namespace ?? 'kube-system', 'kube-system', `${d.kind}/${d.metadata.name} is in kube-system (or cluster-scoped)`)
@@ -96,13 +93,16 @@ t.test('kubectl kustomize deploy/ builds, and every object validates against the
 })
 
 t.test('the schema check fails on what kube-apiserver would refuse', async t => {
-  const dep = find(await kustomize(DEPLOY), 'Deployment')
+  const dep = find(await kustomize(DEPLOY), 'DaemonSet')
   const typo = structuredClone(dep)
   typo.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true
   t.match((await k8sProblems(typo)).join('\n'), /unknown field "readOnlyRootFileSystem"/)
   const badType = structuredClone(dep)
-  badType.spec.replicas = 'two'
-  t.match((await k8sProblems(badType)).join('\n'), /replicas/)
+  badType.spec.revisionHistoryLimit = 'five'
+  t.match((await k8sProblems(badType)).join('\n'), /revisionHistoryLimit/)
+  const deploymentField = structuredClone(dep)
+  deploymentField.spec.replicas = 2
+  t.match((await k8sProblems(deploymentField)).join('\n'), /unknown field "replicas"/, 'a DaemonSet has no replicas')
   const badEnum = structuredClone(dep)
   badEnum.spec.template.spec.containers[0].readinessProbe.httpGet.scheme = 'HTTPX'
   t.match((await k8sProblems(badEnum)).join('\n'), /scheme/)
@@ -112,28 +112,43 @@ t.test('the schema check fails on what kube-apiserver would refuse', async t => 
   await t.rejects(k8sProblems({ apiVersion: 'example.com/v1', kind: 'Thing' }), /no schema/)
 })
 
-t.test('Deployment: placement, networking, health, resources and security as documented', async t => {
+t.test('DaemonSet on every control-plane node, surge rollouts: no ports (no host port), loopback probes', async t => {
+  // The rendered pod template, as the API server gets it.
+  const ds = find(await kustomize(DEPLOY), 'DaemonSet', 'k8s-keystone-auth')
+  const pod = ds.spec.template.spec
+  t.equal(pod.hostNetwork, true, 'hostNetwork: kube-apiserver calls https://127.0.0.1:8443')
+  t.same(pod.nodeSelector, { 'node-role.kubernetes.io/control-plane': '' }, 'on control-plane nodes only')
+  t.ok(pod.tolerations.some((x: any) => x.key === 'node-role.kubernetes.io/control-plane' && x.effect === 'NoSchedule' && x.operator === 'Exists'), 'tolerates the control-plane taint')
+  t.same(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }, 'the new pod starts beside the old one, none is stopped first')
+  for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
+    // On the host network a containerPort is a hostPort: the scheduler would keep the surge pod
+    // off the node where the old pod holds it.
+    t.notOk('ports' in c, `${c.name}: declares no ports`)
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'].map(k => c[k]).filter(p => p !== undefined)) {
+      t.ok(probe.httpGet !== undefined, `${c.name}: probes over HTTP(S), not a TCP connect that any listener in the port group would answer`)
+      t.equal(probe.httpGet.host, '127.0.0.1', `${c.name}: ${probe.httpGet.path} probed on the node's loopback`)
+      t.equal(typeof probe.httpGet.port, 'number', `${c.name}: ${probe.httpGet.path} by port number (no named port to refer to)`)
+    }
+  }
+})
+
+t.test('DaemonSet: placement, networking, health, resources and security as documented', async t => {
   const docs = await kustomize(DEPLOY)
-  const dep = find(docs, 'Deployment', 'k8s-keystone-auth')
+  const dep = find(docs, 'DaemonSet', 'k8s-keystone-auth')
   const pod = dep.spec.template.spec
   const c = pod.containers.find((x: any) => x.name === 'k8s-keystone-auth')
   t.equal(pod.hostNetwork, true)
   t.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet')
-  t.equal(dep.spec.replicas, 2)
-  t.ok('node-role.kubernetes.io/control-plane' in pod.nodeSelector, 'control-plane nodeSelector')
-  t.ok(pod.tolerations.some((x: any) => x.key === 'node-role.kubernetes.io/control-plane' && x.effect === 'NoSchedule' && x.operator === 'Exists'), 'tolerates the control-plane taint')
-  const anti = pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution
-  t.ok(anti.some((a: any) => a.topologyKey === 'kubernetes.io/hostname' && matches(a.labelSelector.matchLabels, dep.spec.template.metadata.labels)), 'one pod per node')
-  t.equal(dep.spec.strategy.rollingUpdate.maxSurge, 0, 'no surge: a hostNetwork port cannot be shared on a node')
+  t.equal(pod.priorityClassName, 'system-node-critical', 'as critical as kube-apiserver on its node')
   t.ok(matches(dep.spec.selector.matchLabels, dep.spec.template.metadata.labels), 'selector matches the pod labels')
+  t.ok(pod.terminationGracePeriodSeconds * 1000 > 10_000, 'the kubelet waits longer than --shutdown-grace (10s) before SIGKILL')
+  t.notOk(c.args.some((a: string) => a.startsWith('--listen-reuse-port')), 'SO_REUSEPORT is left on (the default)')
 
   // health
-  const port = c.ports.find((p: any) => p.name === 'https')
   const listen = c.args.find((a: string) => a.startsWith('--listen='))?.split(':').pop()
-  t.equal(String(port.containerPort), listen, 'containerPort is the --listen port')
-  t.equal(String(port.containerPort), new URL(DEFAULT_WEBHOOK_URL).port, 'gen apiserver-config defaults to this port')
-  t.match(c.livenessProbe.httpGet, { path: '/healthz', scheme: 'HTTPS', port: 'https', host: '127.0.0.1' })
-  t.match(c.readinessProbe.httpGet, { path: '/readyz', scheme: 'HTTPS', port: 'https', host: '127.0.0.1' })
+  t.equal(listen, new URL(DEFAULT_WEBHOOK_URL).port, 'gen apiserver-config defaults to the --listen port')
+  t.match(c.livenessProbe.httpGet, { path: '/healthz', scheme: 'HTTPS', port: Number(listen), host: '127.0.0.1' })
+  t.match(c.readinessProbe.httpGet, { path: '/readyz', scheme: 'HTTPS', port: Number(listen), host: '127.0.0.1' })
   t.equal(c.args[0], '--listen=127.0.0.1:8443', 'listens on the node\'s loopback only, first argument (deploy/service/ replaces it)')
   const clientCa = clientCaFileOf(dep)
   t.same(clientCa.volume.secret, { secretName: 'k8s-keystone-auth-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o440 }, 'client CA from Secret k8s-keystone-auth-client-ca, key ca.crt')
@@ -164,14 +179,10 @@ t.test('Deployment: placement, networking, health, resources and security as doc
   t.ok(env.OS_AUTH_URL?.startsWith('https://'), 'Keystone URL placeholder is https')
 })
 
-t.test('PodDisruptionBudget, ConfigMaps and RBAC fit the Deployment', async t => {
+t.test('ConfigMaps and RBAC fit the DaemonSet', async t => {
   const docs = await kustomize(DEPLOY)
-  const dep = find(docs, 'Deployment')
-  const labels = dep.spec.template.metadata.labels
+  const dep = find(docs, 'DaemonSet')
   const c = dep.spec.template.spec.containers[0]
-  const pdb = find(docs, 'PodDisruptionBudget')
-  t.ok(matches(pdb.spec.selector.matchLabels, labels), 'PDB selects the pods')
-  t.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < dep.spec.replicas, 'PDB keeps one up and lets one drain')
 
   const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value]))
   const policyCm = find(docs, 'ConfigMap', env.KEYSTONE_POLICY_CONFIGMAP_NAME)
@@ -187,7 +198,7 @@ t.test('PodDisruptionBudget, ConfigMaps and RBAC fit the Deployment', async t =>
   t.ok(names.includes(policyCm.metadata.name) && names.includes(syncCm.metadata.name), 'RBAC names both ConfigMaps')
 })
 
-t.test('cert-manager component: the Certificate fills the Secret the Deployment mounts, with IP:127.0.0.1', async t => {
+t.test('cert-manager component: the Certificate fills the Secret the DaemonSet mounts, with IP:127.0.0.1', async t => {
   // As the operator guide does it: an overlay next to deploy/ using the base and the component.
   const dir = mkdtempSync(join(tmpdir(), 'ksa-overlay-'))
   cpSync(DEPLOY, join(dir, 'deploy'), { recursive: true })
@@ -206,7 +217,7 @@ t.test('cert-manager component: the Certificate fills the Secret the Deployment 
     'patches:',
     '- patch: |-',
     '    apiVersion: apps/v1',
-    '    kind: Deployment',
+    '    kind: DaemonSet',
     '    metadata:',
     '      name: k8s-keystone-auth',
     '      namespace: kube-system',
@@ -221,11 +232,11 @@ t.test('cert-manager component: the Certificate fills the Secret the Deployment 
     ''
   ].join('\n'))
   const docs = await kustomize(join(dir, 'my-cluster'))
-  const dep = find(docs, 'Deployment')
+  const dep = find(docs, 'DaemonSet')
   const c = dep.spec.template.spec.containers[0]
   t.equal(c.image, 'registry.example.com/k8s-keystone-auth:0.1.0', 'image set by the overlay')
   t.equal(c.env.find((e: any) => e.name === 'OS_AUTH_URL').value, 'https://keystone.internal:5000/v3', 'OS_AUTH_URL patched by name')
-  t.equal(c.env.length, find(await kustomize(DEPLOY), 'Deployment').spec.template.spec.containers[0].env.length, 'the patch keeps the other env vars')
+  t.equal(c.env.length, find(await kustomize(DEPLOY), 'DaemonSet').spec.template.spec.containers[0].env.length, 'the patch keeps the other env vars')
   for (const d of docs.filter(x => !String(x.apiVersion).startsWith('cert-manager.io/'))) t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
 
   const certs = docs.filter(d => d.kind === 'Certificate')
@@ -280,7 +291,7 @@ t.test('operator guide: Keystone behind a private CA (configMapGenerator + patch
     'patches:',
     '- patch: |-',
     '    apiVersion: apps/v1',
-    '    kind: Deployment',
+    '    kind: DaemonSet',
     '    metadata:',
     '      name: k8s-keystone-auth',
     '      namespace: kube-system',
@@ -304,7 +315,7 @@ t.test('operator guide: Keystone behind a private CA (configMapGenerator + patch
   ].join('\n'))
   const docs = await kustomize(join(dir, 'my-cluster'))
   for (const d of docs) t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
-  const dep = find(docs, 'Deployment')
+  const dep = find(docs, 'DaemonSet')
   const pod = dep.spec.template.spec
   const c = pod.containers[0]
   const cm = docs.find(d => d.kind === 'ConfigMap' && d.metadata.name.startsWith('keystone-ca-'))
@@ -340,17 +351,18 @@ t.test('static-pod variant validates and keeps the same security settings', asyn
 
 t.test('every variant listens on 127.0.0.1 with hostNetwork and requires kube-apiserver\'s client certificate', async t => {
   const variants: Array<[string, any, string]> = []
-  for (const components of [[], ['cert-manager'], ['service'], ['cert-manager', 'service']]) {
+  for (const components of [[], ['cert-manager'], ['service'], ['cert-manager', 'service'], ['metrics'], ['cert-manager', 'metrics']]) {
     const docs = components.length === 0 ? await kustomize(DEPLOY) : await overlay(components)
     for (const d of docs.filter(x => !String(x.apiVersion).startsWith('cert-manager.io/'))) t.same(await k8sProblems(d), [], `${components.join('+') || 'base'}: ${d.kind}/${d.metadata.name} is valid`)
-    variants.push([`deploy/${components.length === 0 ? '' : ` + ${components.join(' + ')}`}`, find(docs, 'Deployment'), components.includes('service') ? '0.0.0.0' : '127.0.0.1'])
+    variants.push([`deploy/${components.length === 0 ? '' : ` + ${components.join(' + ')}`}`, find(docs, 'DaemonSet'), components.includes('service') ? '0.0.0.0' : '127.0.0.1'])
   }
   const [staticPod] = yamlDocs(readFileSync(join(DEPLOY, 'static-pod/k8s-keystone-auth.yaml'), 'utf8'))
   variants.push(['static pod', staticPod, '127.0.0.1'])
   for (const [name, obj, host] of variants) {
-    const pod = obj.kind === 'Deployment' ? obj.spec.template.spec : obj.spec
+    const pod = obj.kind === 'DaemonSet' ? obj.spec.template.spec : obj.spec
     const c = pod.containers[0]
     t.equal(pod.hostNetwork, true, `${name}: hostNetwork`)
+    t.notOk('ports' in c, `${name}: no ports (no host port: a surge pod can share the node)`)
     t.equal(flagValue(c, 'listen', ''), `${host}:8443`, `${name}: --listen=${host}:8443`)
     const ca = clientCaFileOf(obj)
     t.ok(ca.volume.secret !== undefined || ca.volume.hostPath !== undefined, `${name}: --client-ca-file ${ca.path} comes from a Secret or hostPath`)
@@ -363,30 +375,29 @@ t.test('every variant listens on 127.0.0.1 with hostNetwork and requires kube-ap
   t.notOk((await kustomize(DEPLOY)).some(d => d.kind === 'Service'), 'no Service in the base')
   const withService = await overlay(['service'])
   const svc = find(withService, 'Service')
-  const dep = find(withService, 'Deployment')
+  const dep = find(withService, 'DaemonSet')
   t.ok(matches(svc.spec.selector, dep.spec.template.metadata.labels), 'the optional Service selects the pods')
-  t.ok(svc.spec.ports.every((p: any) => dep.spec.template.spec.containers[0].ports.some((cp: any) => cp.name === p.targetPort)), 'and targets the container port')
+  t.ok(svc.spec.ports.every((p: any) => `--listen=0.0.0.0:${p.targetPort}` === dep.spec.template.spec.containers[0].args[0]), 'and targets the --listen port')
   t.match(readFileSync(join(DEPLOY, 'service/service.yaml'), 'utf8'), /^# OPTIONAL/, 'marked optional in its first line')
 })
 
-t.test('the probes of the manifests answer without a client certificate; reviews do not', async t => {
-  // The server as the manifests start it: --client-ca-file set. The kubelet probes HTTPS without
-  // a client certificate (and without verifying the server's).
-  const certs = testCerts()
-  const opts = serverOptionsFrom(parseFlags(SERVER_FLAGS, ['--listen', '127.0.0.1:0', '--tls-cert-file', certs.certFile,
-    '--tls-private-key-file', certs.keyFile, '--keystone-url', 'http://127.0.0.1:9/v3', '--client-ca-file', certs.caFile], {}))
-  const server = await startServer(opts, { env: {}, logger: createLogger({ level: 'silent' }) })
-  const kubelet = new Agent({ connect: { rejectUnauthorized: false } })
-  t.teardown(async () => { await server.close(); await kubelet.close() })
-  const dep = find(await kustomize(DEPLOY), 'Deployment').spec.template.spec.containers[0]
-  const [staticPod] = yamlDocs(readFileSync(join(DEPLOY, 'static-pod/k8s-keystone-auth.yaml'), 'utf8'))
-  const paths = new Set([dep, staticPod.spec.containers[0]].flatMap(c => [c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path]))
-  for (const path of paths) {
-    const res = await request(`${server.url}${path}`, { dispatcher: kubelet })
-    await res.body.text()
-    t.not(res.statusCode, 401, `${path}: answered without a client certificate (${res.statusCode})`)
-  }
-  const review = await request(`${server.url}/webhook`, { method: 'POST', dispatcher: kubelet, body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'x' } }) })
-  t.equal(review.statusCode, 401, 'a review without the client certificate is refused')
-  await review.body.text()
+t.test('metrics component: a second listener on the node for Prometheus, reviews stay on 127.0.0.1', async t => {
+  const base = find(await kustomize(DEPLOY), 'DaemonSet')
+  const docs = await overlay(['metrics'])
+  for (const d of docs) t.same(await k8sProblems(d), [], `${d.kind}/${d.metadata.name} is valid`)
+  const ds = find(docs, 'DaemonSet')
+  const c = ds.spec.template.spec.containers[0]
+  t.same(c.args.slice(0, base.spec.template.spec.containers[0].args.length), base.spec.template.spec.containers[0].args, 'the base args are kept (the component appends)')
+  t.equal(flagValue(c, 'listen', ''), '127.0.0.1:8443', 'reviews still on the loopback')
+  const metricsListen = flagValue(c, 'metrics-listen', '')
+  t.equal(metricsListen, '0.0.0.0:8444')
+  t.notOk('ports' in c, 'still no ports')
+  const annotations = ds.spec.template.metadata.annotations
+  t.match(annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/scheme': 'https', 'prometheus.io/port': metricsListen?.split(':').pop(), 'prometheus.io/path': '/metrics' })
+  // The args are valid for the server (with the env the DaemonSet sets).
+  const env = Object.fromEntries(c.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]))
+  const opts = serverOptionsFrom(parseFlags(SERVER_FLAGS, c.args, env))
+  t.equal(opts['metrics-listen'], '0.0.0.0:8444')
+  t.equal(opts['listen-reuse-port'], true, 'both listeners with SO_REUSEPORT (the default)')
+  t.match(readFileSync(join(DEPLOY, 'metrics/kustomization.yaml'), 'utf8'), /^# OPTIONAL/, 'marked optional in its first line')
 })

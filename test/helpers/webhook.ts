@@ -88,8 +88,9 @@ export async function startWebhook (flags: string[] = [], opts: { env?: NodeJS.P
         .reduce((a, v) => a + v.value, 0)
     },
     close: async () => {
-      await server.close()
+      // The client first: its idle keep-alive connections would hold the server's drain for 1 s.
       await agent.close()
+      await server.close()
     }
   }
 }

@@ -285,7 +285,7 @@ t.test('release files: both archives and the SBOM, with their SHA-256 sums', { s
 
 interface Container { name: string, child: ChildProcess, logs: () => string, exit: Promise<number | null>, port: number }
 
-/** The server in the image, as the Deployment runs it (read-only, 65532, no capabilities, host network). */
+/** The server in the image, as the DaemonSet runs it (read-only, 65532, no capabilities, host network). */
 async function runServer (t: Test, flags: string[], mounts: Record<string, string>): Promise<Container> {
   const name = `ksa-image-test-${process.pid}`
   podman(['rm', '-f', name])

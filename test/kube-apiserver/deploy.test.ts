@@ -1,6 +1,6 @@
 // deploy/ against a real kube-apiserver:
 // - deploy/rbac.yaml and deploy/configmaps.yaml applied, and our server run with that service
-//   account's token (as the Deployment runs it, in service mode, with both ConfigMaps): a first
+//   account's token (as the DaemonSet runs it, in service mode, with both ConfigMaps): a first
 //   login creates the project's namespace and RoleBindings in the real API server, the RoleBindings
 //   work in real RBAC, and the reconcile removes the binding of a role taken away in Keystone and
 //   labels the namespace of a deleted project. Every call sync, reconcile and the ConfigMap watch

@@ -5,6 +5,7 @@ import type { Metrics } from '../operations/metrics.js'
 import type { Readiness } from '../operations/readiness.js'
 import { parseJsonBody, shown, statusBody } from './body.js'
 import type { ReviewKind, Reviewer } from './reviews.js'
+import type { Drain } from './drain.js'
 
 // The HTTP edge: routes, body reading, limits and the answers of both reviews. It knows the wire
 // formats (through the reviewers) and nothing of Keystone or the policy: those come in as deps.
@@ -21,6 +22,8 @@ export interface AppDeps {
   bodyLimit?: number
   /** Open connections at most (TCP, TLS handshake or not); beyond, new ones are closed at once. 0: no bound. */
   maxConnections?: number
+  /** The graceful stop of this app's server: while it drains, every answer says `Connection: close`. */
+  drain?: Drain
 }
 
 /**
@@ -70,7 +73,9 @@ export function buildApp (deps: AppDeps): FastifyInstance {
     requestTimeout: SERVER_TIMEOUTS.requestMs,
     keepAliveTimeout: SERVER_TIMEOUTS.keepAliveMs,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Requests still arriving on open connections while the server stops are answered, not
+    // refused: the drain (drain.ts) is what tells clients to move on (Connection: close).
+    return503OnClosing: false,
     genReqId: (() => { let n = 0; return () => (++n).toString(36) })(),
     // No per-request child logger: pino's child() re-applies the redaction setup each time
     // (about 5% of a cached review's CPU); our log lines carry reqId explicitly.
@@ -89,6 +94,15 @@ export function buildApp (deps: AppDeps): FastifyInstance {
   app.server.headersTimeout = SERVER_TIMEOUTS.headersMs
   // Counted by Node at accept, before TLS; a connection over the bound is closed unread ('drop').
   if (deps.maxConnections !== undefined && deps.maxConnections > 0) app.server.maxConnections = deps.maxConnections
+  if (deps.drain !== undefined) {
+    const drain = deps.drain
+    drain.track(app.server)
+    // Also for answers to requests that arrived before the drain began.
+    app.addHook('onSend', (_req, reply, payload, done) => {
+      if (drain.draining) void reply.header('connection', 'close')
+      done(null, payload)
+    })
+  }
   // A review body is read as JSON whatever its Content-Type says, as the Go binary reads it (it never
   // looks at the header): Go's documentation tests the service with `curl -d '<json>'`, which sends
   // application/x-www-form-urlencoded. '*' also takes a body sent without Content-Type. A body that

@@ -13,10 +13,13 @@ import { normalizeKeystoneUrl } from '../../keystone/auth-request.js'
 import { proxyFor, shownProxy } from '../../keystone/proxy.js'
 import { ServiceToken } from '../../keystone/service-token.js'
 import { buildApp } from '../http/app.js'
+import { Drain } from '../http/drain.js'
+import { buildMetricsApp } from '../http/metrics-app.js'
 import { accessReviewer, tokenReviewer } from '../http/reviews.js'
 import { Metrics } from '../operations/metrics.js'
 import { KeystoneHealth, Readiness } from '../operations/readiness.js'
 import { httpsOptions, watchTlsFiles } from './tls.js'
+import { useReusePort } from './listen.js'
 import type { Server as TlsServer } from 'node:tls'
 import { startPolicy } from './policy.js'
 import type { UserInfo } from '../../identity.js'
@@ -28,6 +31,10 @@ import { Syncer } from '../../sync/syncer.js'
 export interface RunningServer {
   app: FastifyInstance
   url: string
+  /** The review listener's address as bound (the port when --listen asked for 0). */
+  address: { host: string, port: number }
+  /** With --metrics-listen. */
+  metricsUrl?: string
   metrics: Metrics
   authenticator: Authenticator
   keystone: KeystoneClient
@@ -217,8 +224,10 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
     keyFile: opts['tls-private-key-file'],
     ...(opts['client-ca-file'] !== undefined ? { clientCaFile: opts['client-ca-file'] } : {})
   }
+  const drain = new Drain()
   const app = buildApp({
     logger,
+    drain,
     tokenReviewer: tokenReviewer({
       authenticator,
       // Sync finishes before the review is answered, so the user's first request finds its
@@ -246,18 +255,46 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
   })
   const stopTlsWatch = watchTlsFiles(app.server as unknown as TlsServer, tlsFiles, logger)
 
-  const { host, port } = parseListen(opts.listen) as { host: string, port: number }
-  await app.listen({ host, port })
-  const addr = app.server.address()
-  const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port
-  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  const url = `https://${shownHost}:${boundPort}`
+  // --metrics-listen: /metrics and /healthz for Prometheus, with the serving certificate and no
+  // client certificate (so its TLS material leaves the client CA out).
+  const metricsFiles = { certFile: tlsFiles.certFile, keyFile: tlsFiles.keyFile }
+  const metricsApp = opts['metrics-listen'] !== undefined
+    ? buildMetricsApp({ logger, metrics, https: httpsOptions(metricsFiles) })
+    : undefined
+  const stopMetricsTlsWatch = metricsApp !== undefined ? watchTlsFiles(metricsApp.server as unknown as TlsServer, metricsFiles, logger) : () => {}
+
+  /** Listens with SO_REUSEPORT where useReusePort allows, and says where. */
+  const listen = async (server: FastifyInstance, address: string): Promise<{ host: string, port: number, url: string, reusePort: boolean }> => {
+    const { host, port } = parseListen(address) as { host: string, port: number }
+    const reusePort = useReusePort(opts['listen-reuse-port'], port)
+    await server.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) })
+    const addr = server.server.address()
+    const boundPort = typeof addr === 'object' && addr !== null ? addr.port : port
+    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+    return { host, port: boundPort, url: `https://${shownHost}:${boundPort}`, reusePort }
+  }
+  const main = await listen(app, opts.listen)
+  const { host, url } = main
+  const boundPort = main.port
+  let metricsUrl: string | undefined
+  if (metricsApp !== undefined) {
+    try {
+      const m = await listen(metricsApp, opts['metrics-listen'] as string)
+      metricsUrl = m.url
+      logger.info({ metricsListen: `${m.host}:${m.port}`, reusePort: m.reusePort }, 'metrics listener: /metrics and /healthz only')
+    } catch (err) {
+      stopTlsWatch()
+      stopMetricsTlsWatch()
+      await app.close()
+      throw new ConfigError(`--metrics-listen ${opts['metrics-listen'] as string}: ${errorMessage(err)}`)
+    }
+  }
   health.start(async () => { await keystone.probe() })
   revocations?.start()
   reconciler?.start()
   // Not awaited: a slow Keystone must not hold the start; it only ever logs.
   void warnOnSharedUsernames({ keystone, serviceToken, usernameFormat: opts['username-format'], logger })
-  logger.info({ listen: `${host}:${boundPort}`, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
+  logger.info({ listen: `${host}:${boundPort}`, reusePort: main.reusePort, keystone: keystone.baseUrl, serviceMode: serviceToken !== undefined }, 'k8s-keystone-auth listening')
 
   let closing: Promise<void> | undefined
   const close = async (): Promise<void> => {
@@ -266,14 +303,23 @@ export async function startServer (opts: ServerOptions, { env, logger }: ServeEn
       health.stop()
       revocations?.stop()
       reconciler?.stop()
+      // Scrapes are not reviews: the metrics listener just closes.
+      const metricsClosed = metricsApp?.close()
+      const graceMs = opts['shutdown-grace']
+      logger.info({ graceMs }, 'draining: no new connections; open ones are answered with Connection: close')
+      const drained = await drain.run(graceMs)
+      if (drained.cut > 0) logger.warn({ connections: drained.cut, graceMs }, 'shutdown grace period over; closing the connections still open')
+      else logger.info({ ms: drained.ms }, 'drained: every connection closed')
       stopTlsWatch()
+      stopMetricsTlsWatch()
       policy.close()
       syncSource.close()
       await app.close()
+      await metricsClosed
       await keystone.close()
       await kube?.close()
     })()
     await closing
   }
-  return { app, url, metrics, authenticator, keystone, close }
+  return { app, url, address: { host, port: boundPort }, ...(metricsUrl !== undefined ? { metricsUrl } : {}), metrics, authenticator, keystone, close }
 }

@@ -3,14 +3,20 @@ import { availableParallelism } from 'node:os'
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { Logger } from 'pino'
 
-// --workers N: a primary process forks N workers that share the listening socket (node:cluster,
-// round-robin on Linux). Each worker is a whole server: it reads the configuration, watches its
+// --workers N: a primary process forks N workers that share the port: each with its own
+// SO_REUSEPORT socket where --listen-reuse-port applies (a fixed port, Node 23.1+/22.12+ on Linux),
+// otherwise through node:cluster (the primary accepts and hands connections out round-robin). Each worker is a whole server: it reads the configuration, watches its
 // files and ConfigMaps, and keeps its own token and decision caches. The primary only supervises:
 // it restarts a worker that died (with backoff), forwards SIGTERM/SIGINT for a graceful stop, and
 // answers the workers' /metrics with the sum over all workers (prom-client's AggregatorRegistry).
 
 const METRICS_REQ = 'k8s-keystone-auth:metrics-req'
 const METRICS_RES = 'k8s-keystone-auth:metrics-res'
+// A worker says it listens by message, not through cluster's 'listening' event: with SO_REUSEPORT
+// (--listen-reuse-port on Node 23.1+/22.12+) each worker binds a socket of its own, outside
+// node:cluster (the kernel spreads connections over the workers' sockets, and a surge pod's), and
+// the primary hears nothing of it.
+const LISTENING = 'k8s-keystone-auth:listening'
 
 export function workerCount (requested: number): number {
   return requested === 0 ? availableParallelism() : requested
@@ -64,7 +70,7 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
         w.process.kill('SIGKILL')
       }
       finish(1)
-    }, opts.shutdownGraceMs + 5000)
+    }, opts.shutdownGraceMs + 8000)
     const done = (): void => { if (slots.size === 0) { clearTimeout(force); finish(code) } }
     cluster.on('exit', done)
     done()
@@ -73,7 +79,11 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
   const fork = (slot: number): void => {
     const w = cluster.fork({ KSA_WORKER_SLOT: String(slot) })
     slots.set(w, { slot, startedAt: Date.now(), listening: false })
-    w.on('message', (msg: { type?: string, id?: number }) => {
+    w.on('message', (msg: { type?: string, id?: number, host?: string, port?: number }) => {
+      if (msg?.type === LISTENING) {
+        onListening(w, msg.host ?? '', msg.port ?? 0)
+        return
+      }
       if (msg?.type !== METRICS_REQ) return
       aggregator.clusterMetrics().then(
         text => { if (w.isConnected()) w.send({ type: METRICS_RES, id: msg.id, text }) },
@@ -82,18 +92,18 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
   }
 
   const listening = new Set<number>()
-  cluster.on('listening', (w, address) => {
+  function onListening (w: Worker, host: string, port: number): void {
     const s = slots.get(w)
-    logger.debug({ worker: s?.slot, workerPid: w.process.pid, port: address.port }, 'worker listening')
+    logger.debug({ worker: s?.slot, workerPid: w.process.pid, port }, 'worker listening')
     if (s !== undefined) {
       s.listening = true
       listening.add(s.slot)
     }
     if (!announced && listening.size >= opts.workers) {
       announced = true
-      logger.info({ workers: opts.workers, address: address.address, port: address.port }, 'workers started')
+      logger.info({ workers: opts.workers, address: host, port }, 'workers started')
     }
-  })
+  }
 
   cluster.on('exit', (w, code, signal) => {
     const s = slots.get(w)
@@ -151,6 +161,11 @@ export function shareWorkerMetrics (registry: Registry, timeoutMs = 5000): void 
     pending.delete(id)
     return answer.text ?? await own()
   }
+}
+
+/** In a worker, once its server listens (all its listeners): tell the primary. */
+export function announceListening (address: { host: string, port: number }): void {
+  if (cluster.isWorker) process.send?.({ type: LISTENING, host: address.host, port: address.port })
 }
 
 /**

@@ -9,6 +9,7 @@ import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
+import t from 'tap'
 import { join } from 'node:path'
 
 export const KUBE_APISERVER_DEV = process.env.KSA_KUBE_APISERVER_DEV
@@ -21,6 +22,17 @@ export function kubeApiserverSkipReason (): string | undefined {
   // Set but wrong is a set-up error, not a reason to skip.
   if (!existsSync(KUBE_APISERVER_DEV)) throw new Error(`KSA_KUBE_APISERVER_DEV=${KUBE_APISERVER_DEV}: no such file`)
   return undefined
+}
+
+/**
+ * The prologue of every test/kube-apiserver/ file: its tests (one API server start, then many
+ * checks) get 10 minutes, or the whole file is skipped with the one-line reason.
+ */
+export function whenKubeApiserver (tests: () => void): void {
+  const skip = kubeApiserverSkipReason()
+  t.setTimeout(10 * 60_000)
+  if (skip !== undefined) t.plan(0, skip)
+  else tests()
 }
 
 export interface RunResult { code: number | null, stdout: string, stderr: string }

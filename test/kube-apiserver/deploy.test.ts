@@ -15,17 +15,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
-import { kubeApiserverSkipReason, run, startKubeApiserver, tokenKubeconfig, until, type KubeApiserver } from '../helpers/kube-apiserver.js'
+import { whenKubeApiserver, run, startKubeApiserver, tokenKubeconfig, until, type KubeApiserver } from '../helpers/kube-apiserver.js'
 import { adminToken, keystoneApi, loadSeed } from '../helpers/keystone.js'
 import { keystoneFetch } from '../helpers/keystone-fetch.js'
 import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const DEPLOY = join(ROOT, 'deploy')
-const SKIP = kubeApiserverSkipReason()
-t.setTimeout(10 * 60_000)
-if (SKIP !== undefined) t.plan(0, SKIP)
-else tests()
+whenKubeApiserver(tests)
 
 function tests (): void {
   const seed = loadSeed()

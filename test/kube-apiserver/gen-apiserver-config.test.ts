@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { Agent, request } from 'undici'
-import { kubeApiserverSkipReason, freePort, run, startKubeApiserver, tokenKubeconfig, until, type KubeApiserver, type RunResult } from '../helpers/kube-apiserver.js'
+import { whenKubeApiserver, freePort, run, startKubeApiserver, tokenKubeconfig, until, type KubeApiserver, type RunResult } from '../helpers/kube-apiserver.js'
 import { testCerts } from '../helpers/certs.js'
 import { loadSeed } from '../helpers/keystone.js'
 import { startWebhook, type TestWebhook } from '../helpers/webhook.js'
@@ -24,10 +24,7 @@ import { ACCESS_RULES_MATCH_CONDITIONS, MATCH_CONDITIONS } from '../../src/confi
 import { EXTRA_ACCESS_RULES } from '../../src/identity.js'
 
 const BIN = fileURLToPath(new URL('../../bin/k8s-keystone-auth', import.meta.url))
-const SKIP = kubeApiserverSkipReason()
-t.setTimeout(10 * 60_000)
-if (SKIP !== undefined) t.plan(0, SKIP)
-else tests()
+whenKubeApiserver(tests)
 
 /** Runs gen apiserver-config into a new directory, by default also its --config-dir (the paths in the files are real). */
 async function gen (args: string[], configDir?: string): Promise<{ dir: string, flags: string[], authz: any }> {

@@ -11,16 +11,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
-import { kubeApiserverSkipReason, freePort, startKubeApiserver, tokenKubeconfig, until, type KubeApiserver } from '../helpers/kube-apiserver.js'
+import { whenKubeApiserver, freePort, startKubeApiserver, tokenKubeconfig, until, type KubeApiserver } from '../helpers/kube-apiserver.js'
 import { loadSeed, passwordToken } from '../helpers/keystone.js'
 import { startWebhook, tokenReview, type TestWebhook } from '../helpers/webhook.js'
 import { kubectl, sandbox, writeKubeconfig, type Sandbox } from '../plugin/_support.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const SKIP = kubeApiserverSkipReason()
-t.setTimeout(10 * 60_000)
-if (SKIP !== undefined) t.plan(0, SKIP)
-else tests()
+whenKubeApiserver(tests)
 
 function tests (): void {
   const seed = loadSeed()
